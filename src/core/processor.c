@@ -1,0 +1,207 @@
+/*
+ * processor.c - the channel processor every source uses (behaviours.md 3):
+ * interceptor chain, then the selector, then one transaction per channel:
+ * required channels first (a failure rolls back that channel and fails the
+ * call; channels already committed keep their events, as in Flume), then
+ * optional channels (failures logged and ignored).
+ *
+ * Ownership: flm_processor_put always consumes the events.  With one target
+ * channel the events themselves move into it; with several, every channel but
+ * the last one gets copies.  Runs on the calling source's thread; the
+ * processor itself holds no lock (the selector's per-event state is the
+ * selector's business).
+ *
+ * Also the replicating selector (the default) lives here: its choice is
+ * static, so the put path needs no per-event work for it.
+ */
+#include "core/processor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct flm_processor {
+    struct flm_selector *sel;
+    struct flm_interceptor **ics;
+    size_t nics;
+    size_t max_batch;      /* min txcap over the source's channels; 0 = unbounded */
+};
+
+int flm_processor_new(struct flm_selector *sel, struct flm_interceptor **ics, size_t nics,
+                      struct flm_processor **out)
+{
+    struct flm_processor *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return FLM_ENOMEM;
+    p->sel = sel;
+    p->ics = ics;
+    p->nics = nics;
+    for (size_t i = 0; i < sel->nchans; i++) {
+        uint64_t tc = sel->chans[i]->txcap;
+        if (tc != 0 && (p->max_batch == 0 || tc < p->max_batch))
+            p->max_batch = (size_t)tc;
+    }
+    *out = p;
+    return FLM_OK;
+}
+
+void flm_selector_free(struct flm_selector *sel)
+{
+    if (sel == NULL)
+        return;
+    const struct flm_selector_ops *ops = sel->c.type ? sel->c.type->ops : NULL;
+    if (ops && ops->destroy)
+        ops->destroy(sel);
+    if (sel->c.type)
+        flm_props_free(sel->c.type->props, sel->c.conf);
+    free(sel->c.conf);
+    free(sel->chans);
+    free(sel);
+}
+
+void flm_interceptor_free(struct flm_interceptor *ic)
+{
+    if (ic == NULL)
+        return;
+    const struct flm_interceptor_ops *ops = ic->c.type->ops;
+    if (ops && ops->destroy)
+        ops->destroy(ic);
+    flm_props_free(ic->c.type->props, ic->c.conf);
+    free(ic->c.conf);
+    free(ic);
+}
+
+void flm_processor_free(struct flm_processor *p)
+{
+    if (p == NULL)
+        return;
+    flm_selector_free(p->sel);
+    for (size_t i = 0; i < p->nics; i++)
+        flm_interceptor_free(p->ics[i]);
+    free(p->ics);
+    free(p);
+}
+
+size_t flm_processor_max_batch(const struct flm_processor *p)
+{
+    return p->max_batch;
+}
+
+static void free_events(struct flm_event **evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        flm_event_free(evs[i]);
+}
+
+
+/* One transaction putting evs[0..n) into ch.  Always consumes the events:
+ * on FLM_OK the channel has them; when the commit fails the channel's
+ * rollback frees them; when the put itself fails they are freed here.  The
+ * reason (Flume's exception text) goes in err. */
+static int put_one_channel(struct flm_channel *ch, struct flm_event **evs, size_t n,
+                           struct flm_err *err)
+{
+    struct flm_txn *tx;
+    int rc = flm_txn_begin(ch, &tx);
+    if (rc != FLM_OK) {
+        free_events(evs, n);
+        return flm_err_set(err, rc, "Unable to begin transaction on channel %s: %s", ch->c.name,
+                           flm_strerror(rc));
+    }
+    rc = flm_txn_put(tx, evs, n);
+    if (rc != FLM_OK)
+        free_events(evs, n);
+    else
+        rc = flm_txn_commit(tx);
+    if (rc != FLM_OK)
+        flm_err_set(err, rc, "%s", tx->errmsg[0] ? tx->errmsg : flm_strerror(rc));
+    flm_txn_end(tx); /* rolls back (freeing staged puts) when not committed */
+    return rc;
+}
+
+/* Puts the whole batch into every channel of req (required: the first
+ * failure fails the call) and then of opt (failures logged).  The final
+ * target channel receives the events themselves, the others copies.
+ * Consumes evs in every case. */
+static int put_static(struct flm_processor *p, struct flm_event **evs, size_t n, uint64_t req,
+                      uint64_t opt, struct flm_err *err)
+{
+    struct flm_selector *sel = p->sel;
+    size_t order[FLM_MAX_SOURCE_CHANNELS];
+    size_t nreq = 0, norder = 0;
+
+    for (size_t i = 0; i < sel->nchans; i++)
+        if (req & (1ull << i))
+            order[norder++] = i;
+    nreq = norder;
+    for (size_t i = 0; i < sel->nchans; i++)
+        if ((opt & ~req) & (1ull << i))
+            order[norder++] = i;
+    if (norder == 0) {
+        free_events(evs, n);
+        return FLM_OK;
+    }
+
+    struct flm_event *stackcopy[256];
+    struct flm_event **copy = n <= 256 ? stackcopy : NULL;
+    for (size_t k = 0; k < norder; k++) {
+        struct flm_channel *ch = sel->chans[order[k]];
+        struct flm_event **batch = evs;
+        bool last = k + 1 == norder;
+        if (!last) {
+            if (copy == NULL && (copy = malloc(n * sizeof(*copy))) == NULL)
+                goto nomem;
+            size_t j;
+            for (j = 0; j < n; j++)
+                if ((copy[j] = flm_event_dup(evs[j])) == NULL)
+                    break;
+            if (j < n) {
+                free_events(copy, j);
+                goto nomem;
+            }
+            batch = copy;
+        }
+        struct flm_err e2;
+        e2.msg[0] = '\0';
+        int rc = put_one_channel(ch, batch, n, &e2);
+        if (rc == FLM_OK)
+            continue;
+        if (k < nreq) {
+            if (!last)
+                free_events(evs, n);
+            if (copy != stackcopy)
+                free(copy);
+            if (err != NULL)
+                *err = e2;
+            return rc;
+        }
+        flm_log_limited(FLM_LOG_ERROR, &ch->c.log, 0,
+                        "Unable to put event on optional channel %s: %s", ch->c.name, e2.msg);
+    }
+    if (copy != stackcopy)
+        free(copy);
+    return FLM_OK;
+nomem:
+    free_events(evs, n);
+    if (copy != stackcopy)
+        free(copy);
+    return flm_err_set(err, FLM_ENOMEM, "out of memory copying events for fan-out");
+}
+
+int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
+                      struct flm_err *err)
+{
+    for (size_t i = 0; i < p->nics && n > 0; i++) {
+        const struct flm_interceptor_ops *ops = p->ics[i]->c.type->ops;
+        n = ops->intercept(p->ics[i], evs, n);
+    }
+    if (n == 0)
+        return FLM_OK;
+    const struct flm_selector_ops *sops = p->sel->c.type->ops;
+    if (sops->select == NULL)
+        return put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err);
+    /* Per-event selectors (multiplexing, load_balancing) arrive with the
+     * routing work; until then no registered selector has select(). */
+    free_events(evs, n);
+    return flm_err_set(err, FLM_ERR, "selector %s: per-event selection not supported",
+                       p->sel->c.type->alias);
+}

@@ -181,6 +181,7 @@ static const struct flm_type *resolve_type(struct build *b, enum flm_kind kind,
 static int comp_setup(struct flm_component *c, const struct flm_type *t, const char *path,
                       const char *name, struct flm_kvs *kvs, struct flm_diag *d)
 {
+    size_t first = d->n;
     snprintf(c->name, sizeof(c->name), "%s", name);
     snprintf(c->path, sizeof(c->path), "%s", path);
     c->type = t;
@@ -192,6 +193,20 @@ static int comp_setup(struct flm_component *c, const struct flm_type *t, const c
     if (rc == FLM_OK && t->validate != NULL)
         rc = t->validate(c->conf, path, d);
     flm_props_warn_unused(t->props, kvs, path, d);
+    /* Problems without a line of their own (a missing required key, a
+     * cross-field rule) point at the component's first line. */
+    const char *file = NULL;
+    int line = 0;
+    for (size_t i = 0; i < kvs->n; i++)
+        if (kvs->v[i].file != NULL && (line == 0 || kvs->v[i].line < line)) {
+            file = kvs->v[i].file;
+            line = kvs->v[i].line;
+        }
+    for (size_t i = first; i < d->n; i++)
+        if (d->v[i].file == NULL) {
+            d->v[i].file = file;
+            d->v[i].line = line;
+        }
     return rc;
 }
 

@@ -1,0 +1,734 @@
+/*
+ * netcat.c - the netcat TCP source (Flume's org.apache.flume.source.NetcatSource):
+ * every '\n'-terminated line a client sends becomes one event whose body is
+ * the line (without the newline, '\r' kept) re-encoded as UTF-8.
+ *
+ * Threads: start() resolves and binds on the agent's thread, then hands the
+ * listener to a thread of its own that runs a private uv_loop (one per source
+ * instance).  Everything else here runs on that loop thread: accepting,
+ * reading, splitting, the puts into the channel processor and the replies.
+ * stop() wakes the loop with a uv_async, which closes every handle; stop joins
+ * the thread and closes the loop.
+ *
+ * Ownership: the source context (struct nc_src) owns the loop, the listener,
+ * the list of connections and the batch array; each connection (struct
+ * nc_conn) owns its input buffer and two reply buffers and is freed by its
+ * close callback.  Events are created here and handed to
+ * flm_processor_put, which always consumes them.
+ *
+ * Back-pressure, deliberately: puts run on the loop thread and may block up
+ * to the channel's keep-alive when the channel is full.  While they block the
+ * loop reads from none of this source's connections, so TCP flow control
+ * pushes back on every client of the source: the same push-back Flume's
+ * blocking handler threads give.
+ *
+ * Protocol (behaviours.md 3, "Netcat source details"):
+ *  - ack-every-event = true: each line is its own transaction (one put of one
+ *    event, as Flume) answered "OK\n", or "FAILED: <channel message>\n" when
+ *    the put fails; the connection stays open either way.
+ *  - ack-every-event = false: the complete lines of one read are put in
+ *    batches of up to the channels' transaction capacity (at most
+ *    NC_BATCH_MAX); no replies except "FAILED: <msg>\n" once per failed batch.
+ *    This is the fast path: per line one memchr, one allocation, one copy.
+ *  - A line over max-line-length chars (newline included) gets
+ *    "FAILED: Event exceeds the maximum length (N chars, including newline)\n";
+ *    the connection is then shut down and what the client still sends is
+ *    discarded (not read as lines) until it closes.
+ *  - Better than Flume: bytes that are invalid in the charset are kept in
+ *    the body as sent (logged at debug) instead of killing the connection.
+ * Replies are queued per connection and written once per read; a peer that
+ * lets more than NC_OUT_MAX bytes of replies pile up is disconnected.
+ */
+#include "core/component.h"
+#include "sources/netcat_line.h"
+
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "core/buf.h"
+
+#define NC_BATCH_MAX 1000          /* events per put when unbounded (ack off) */
+#define NC_OUT_MAX (1u << 20)      /* bytes: pending replies before we give up on a peer */
+#define NC_IN_START (16u * 1024)   /* bytes: first input buffer of a connection */
+#define NC_IN_FAST (256u * 1024)   /* bytes: input buffer cap for short lines */
+#define NC_IN_MINFREE 4096u        /* bytes: grow when less room than this is left */
+#define NC_DISCARD_MAX (1u << 20)  /* bytes discarded after a fatal reply before closing */
+#define NC_BACKLOG 128
+
+struct nc_conf {
+    char *bind;
+    int port;
+    int max_line_length;
+    bool ack_every_event;
+    char *encoding;
+};
+
+static const struct flm_prop nc_props[] = {
+    {.name = "bind", .type = FLM_P_STR, .off = FLM_OFF(struct nc_conf, bind),
+     .flags = FLM_P_REQUIRED,
+     .doc = "Host name or IP address to listen on (IPv4 preferred when a name has both)."},
+    {.name = "port", .type = FLM_P_INT, .off = FLM_OFF(struct nc_conf, port),
+     .flags = FLM_P_REQUIRED, .min = 1, .max = 65535, .doc = "TCP port to listen on."},
+    {.name = "max-line-length", .type = FLM_P_INT, .off = FLM_OFF(struct nc_conf, max_line_length),
+     .def = "512", .min = 1, .max = INT_MAX,
+     .doc = "Maximum characters per line, newline included; longer lines fail and close the "
+            "connection."},
+    {.name = "ack-every-event", .type = FLM_P_BOOL,
+     .off = FLM_OFF(struct nc_conf, ack_every_event), .def = "true",
+     .doc = "Reply OK to every accepted line (each line is then its own transaction)."},
+    {.name = "encoding", .type = FLM_P_STR, .off = FLM_OFF(struct nc_conf, encoding),
+     .def = "utf-8",
+     .doc = "Charset of the incoming text: UTF-8, ISO-8859-1 or US-ASCII (Java names and "
+            "aliases); bodies are always UTF-8."},
+    FLM_PROPS_END,
+};
+
+struct nc_src;
+
+struct nc_conn {
+    uv_tcp_t tcp;                 /* tcp.data = this */
+    struct nc_src *ns;
+    struct nc_conn *prev, *next;  /* ns->conns */
+    char peer[64];                /* "127.0.0.1:53122" */
+    uint8_t *in;                  /* pending bytes: the start of an unfinished line */
+    size_t in_len, in_cap, in_max;
+    bool last_read_full;          /* the previous read filled all the room offered */
+    struct flm_nc_splitter sp;
+    struct flm_buf out;           /* replies not yet handed to libuv */
+    struct flm_buf wout;          /* replies of the write in flight */
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    bool writing;                 /* wreq in flight */
+    bool failed;                  /* fatal reply queued: shut down once written, discard input */
+    bool shut;                    /* shutdown requested */
+    bool closing;                 /* uv_close called; nothing more may be started */
+    size_t discarded;             /* bytes dropped after failed */
+};
+
+struct nc_src {
+    struct flm_source *src;
+    int enc;                      /* enum flm_nc_enc */
+    uint64_t max_chars;
+    bool ack;
+    size_t batch;                 /* events per put when !ack */
+    struct flm_event **evs;       /* pending batch of the read being handled */
+    size_t nevs;
+    uint8_t *scratch;             /* ISO-8859-1 -> UTF-8 conversion */
+    size_t scratch_cap;
+    struct flm_err perr;          /* last put's failure */
+    char where[80];               /* bound address, "127.0.0.1:44444" */
+    uv_loop_t loop;
+    uv_tcp_t server;
+    uv_async_t stop_async;
+    pthread_t thread;
+    bool running;                 /* thread started, not joined */
+    struct nc_conn *conns;
+    size_t nconns;
+};
+
+/* --------------------------------------------------------------- helpers */
+
+/* "ip:port" (IPv6 in brackets) of a socket address. */
+static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+        snprintf(buf, cap, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+        snprintf(buf, cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(buf, cap, "?");
+    }
+}
+
+static int conf_encoding(const struct nc_conf *c)
+{
+    return flm_nc_encoding_parse(c->encoding ? c->encoding : "utf-8");
+}
+
+/* ----------------------------------------------------------- connections */
+
+static void conn_free(uv_handle_t *h)
+{
+    struct nc_conn *c = h->data;
+    struct nc_src *ns = c->ns;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ns->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ns->nconns--;
+    free(c->in);
+    flm_buf_free(&c->out);
+    flm_buf_free(&c->wout);
+    free(c);
+}
+
+/* Closes the connection now (pending replies are dropped).  Idempotent. */
+static void conn_close(struct nc_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->tcp, conn_free);
+}
+
+static void conn_flush(struct nc_conn *c);
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct nc_conn *c = req->data;
+    if (status < 0 && status != UV_ECANCELED)
+        flm_debug(&c->ns->src->c.log, "%s: shutdown failed (%s: %s)", c->peer,
+                  uv_err_name(status), uv_strerror(status));
+    /* Keep reading (and discarding) until the peer closes, so that unread
+     * input does not turn our close into a reset that could destroy the
+     * FAILED reply before the client reads it. */
+    if (status < 0)
+        conn_close(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct nc_conn *c = req->data;
+    c->writing = false;
+    c->wout.len = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        flm_warn(&c->ns->src->c.log, "%s: closing connection: write failed (%s: %s)", c->peer,
+                 uv_err_name(status), uv_strerror(status));
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+/* Hands queued replies to libuv (one write at a time); once everything is
+ * written after a fatal reply, shuts the sending side down. */
+static void conn_flush(struct nc_conn *c)
+{
+    if (c->closing || c->writing)
+        return;
+    if (c->out.len == 0) {
+        if (c->failed && !c->shut) {
+            c->shut = true;
+            c->sreq.data = c;
+            int rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown);
+            if (rc < 0)
+                conn_close(c);
+        }
+        return;
+    }
+    struct flm_buf t = c->wout;   /* swap: out goes on the wire, wout collects */
+    c->wout = c->out;
+    c->out = t;
+    uv_buf_t b = uv_buf_init((char *)c->wout.p, (unsigned)c->wout.len);
+    c->wreq.data = c;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc < 0) {
+        flm_warn(&c->ns->src->c.log, "%s: closing connection: write failed (%s: %s)", c->peer,
+                 uv_err_name(rc), uv_strerror(rc));
+        c->wout.len = 0;
+        conn_close(c);
+        return;
+    }
+    c->writing = true;
+}
+
+/* Queues a reply; a peer that stopped reading them is disconnected. */
+static void conn_reply(struct nc_conn *c, const char *s, size_t n)
+{
+    if (c->closing || c->failed)
+        return;
+    int rc = flm_buf_append(&c->out, s, n);
+    if (rc == FLM_OK)
+        return;
+    flm_warn(&c->ns->src->c.log,
+             "%s: closing connection: peer is not reading replies (%zu bytes pending)", c->peer,
+             c->out.len + c->wout.len);
+    conn_close(c);
+}
+
+static void conn_reply_failed(struct nc_conn *c, int rc, const struct flm_err *e)
+{
+    char msg[600];
+    int n = snprintf(msg, sizeof(msg), "FAILED: %s\n",
+                     e->msg[0] != '\0' ? e->msg : flm_strerror(rc));
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof(msg)) {
+        n = (int)sizeof(msg) - 1;
+        msg[n - 1] = '\n';
+    }
+    conn_reply(c, msg, (size_t)n);
+}
+
+/* Puts the pending batch (ack off); one FAILED reply per failed batch. */
+static void flush_batch(struct nc_conn *c)
+{
+    struct nc_src *ns = c->ns;
+    if (ns->nevs == 0)
+        return;
+    size_t n = ns->nevs;
+    ns->nevs = 0;
+    ns->perr.msg[0] = '\0';
+    int rc = flm_processor_put(ns->src->proc, ns->evs, n, &ns->perr);
+    if (rc == FLM_OK)
+        return;
+    flm_log_limited(FLM_LOG_WARN, &ns->src->c.log, 0, "%s: %zu line(s) lost: %s", c->peer, n,
+                    ns->perr.msg[0] ? ns->perr.msg : flm_strerror(rc));
+    conn_reply_failed(c, rc, &ns->perr);
+}
+
+static struct flm_event *make_event(struct nc_src *ns, const uint8_t *p, size_t n)
+{
+    if (ns->enc != FLM_NC_LATIN1)
+        return flm_event_new(p, n, NULL, 0);
+    size_t bl = flm_nc_body_len(ns->enc, p, n);
+    if (bl == n)
+        return flm_event_new(p, n, NULL, 0);
+    if (bl > ns->scratch_cap) {
+        uint8_t *s = realloc(ns->scratch, bl);
+        if (s == NULL)
+            return NULL;
+        ns->scratch = s;
+        ns->scratch_cap = bl;
+    }
+    flm_nc_body_write(ns->enc, p, n, ns->scratch);
+    return flm_event_new(ns->scratch, bl, NULL, 0);
+}
+
+static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
+{
+    struct nc_src *ns = c->ns;
+
+    if (ns->enc != FLM_NC_LATIN1 && flm_log_level_of(&ns->src->c.log) >= FLM_LOG_DEBUG) {
+        uint64_t bad = 0;
+        (void)flm_nc_count_chars(ns->enc, p, n, &bad);
+        if (bad > 0)
+            flm_debug(&ns->src->c.log,
+                      "%s: line of %zu bytes has %llu byte(s) that are not %s; kept as sent",
+                      c->peer, n, (unsigned long long)bad, flm_nc_encoding_name(ns->enc));
+    }
+    struct flm_event *ev = make_event(ns, p, n);
+    if (ev == NULL) {
+        flm_log_limited(FLM_LOG_ERROR, &ns->src->c.log, 0, "%s: out of memory; line lost",
+                        c->peer);
+        struct flm_err e = {.rc = FLM_ENOMEM};
+        conn_reply_failed(c, FLM_ENOMEM, &e);
+        return;
+    }
+    if (!ns->ack) {
+        ns->evs[ns->nevs++] = ev;
+        if (ns->nevs == ns->batch)
+            flush_batch(c);
+        return;
+    }
+    /* One transaction per line, as Flume does when acking every event. */
+    ns->perr.msg[0] = '\0';
+    int rc = flm_processor_put(ns->src->proc, &ev, 1, &ns->perr);
+    if (rc == FLM_OK) {
+        conn_reply(c, "OK\n", 3);
+        return;
+    }
+    flm_log_limited(FLM_LOG_WARN, &ns->src->c.log, 0, "%s: line lost: %s", c->peer,
+                    ns->perr.msg[0] ? ns->perr.msg : flm_strerror(rc));
+    conn_reply_failed(c, rc, &ns->perr);
+}
+
+/* Splits and handles every complete line in c->in; keeps the unfinished one. */
+static void conn_process(struct nc_conn *c)
+{
+    struct nc_src *ns = c->ns;
+    size_t off = 0;
+
+    while (!c->closing) {
+        size_t len;
+        int r = flm_nc_next_line(&c->sp, c->in + off, c->in_len - off, &len);
+        if (r == FLM_NC_NEED_MORE)
+            break;
+        if (r == FLM_NC_TOO_LONG) {
+            flush_batch(c); /* the lines before it go first */
+            char msg[128];
+            int n = snprintf(msg, sizeof(msg),
+                             "FAILED: Event exceeds the maximum length (%llu chars, including "
+                             "newline)\n",
+                             (unsigned long long)ns->max_chars);
+            conn_reply(c, msg, (size_t)n);
+            flm_log_limited(FLM_LOG_WARN, &ns->src->c.log, 0,
+                            "%s: closing connection: line exceeds max-line-length (%llu chars, "
+                            "including newline)",
+                            c->peer, (unsigned long long)ns->max_chars);
+            c->failed = true;
+            off = c->in_len;
+            break;
+        }
+        handle_line(c, c->in + off, len);
+        off += len + 1;
+    }
+    flush_batch(c);
+    if (c->closing)
+        return;
+    if (off > 0) {
+        c->in_len -= off;
+        if (c->in_len > 0)
+            memmove(c->in, c->in + off, c->in_len);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct nc_conn *c = h->data;
+    (void)hint;
+    if (c->failed)
+        c->in_len = 0; /* discarding */
+    size_t room = c->in_cap - c->in_len;
+    if ((room < NC_IN_MINFREE || c->last_read_full) && c->in_cap < c->in_max) {
+        size_t ncap = c->in_cap ? c->in_cap * 2 : NC_IN_START;
+        if (ncap < c->in_len + NC_IN_MINFREE)
+            ncap = c->in_len + NC_IN_MINFREE;
+        if (ncap > c->in_max)
+            ncap = c->in_max;
+        uint8_t *p = realloc(c->in, ncap);
+        if (p != NULL) {
+            c->in = p;
+            c->in_cap = ncap;
+        }
+        c->last_read_full = false;
+    }
+    /* len 0 (no memory, or no room) makes libuv report UV_ENOBUFS. */
+    room = c->in_cap - c->in_len;
+    if (room > UINT_MAX)
+        room = UINT_MAX;
+    *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)room);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct nc_conn *c = st->data;
+    struct nc_src *ns = c->ns;
+
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            if (c->in_len > 0 && !c->failed)
+                flm_debug(&ns->src->c.log, "%s: connection closed with %zu bytes of an "
+                          "unterminated line (dropped)", c->peer, c->in_len);
+            else
+                flm_debug(&ns->src->c.log, "%s: connection closed by peer", c->peer);
+        } else {
+            flm_warn(&ns->src->c.log, "%s: closing connection: read failed (%s: %s)", c->peer,
+                     uv_err_name((int)nread), uv_strerror((int)nread));
+        }
+        conn_close(c);
+        return;
+    }
+    c->last_read_full = (size_t)nread == buf->len;
+    if (c->failed) {
+        c->discarded += (size_t)nread;
+        c->in_len = 0;
+        if (c->discarded > NC_DISCARD_MAX)
+            conn_close(c);
+        return;
+    }
+    c->in_len += (size_t)nread;
+    conn_process(c);
+    conn_flush(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct nc_src *ns = server->data;
+    struct flm_logctx *log = &ns->src->c.log;
+
+    if (status < 0) {
+        flm_log_limited(FLM_LOG_WARN, log, 0, "%s: accept failed (%s: %s)", ns->where,
+                        uv_err_name(status), uv_strerror(status));
+        return;
+    }
+    struct nc_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        flm_log_limited(FLM_LOG_ERROR, log, 0, "%s: out of memory accepting a connection",
+                        ns->where);
+        return;
+    }
+    c->ns = ns;
+    uv_tcp_init(&ns->loop, &c->tcp);
+    c->tcp.data = c;
+    c->next = ns->conns;
+    if (ns->conns)
+        ns->conns->prev = c;
+    ns->conns = c;
+    ns->nconns++;
+    snprintf(c->peer, sizeof(c->peer), "?");
+    int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (rc < 0) {
+        flm_log_limited(FLM_LOG_WARN, log, 0, "%s: accept failed (%s: %s)", ns->where,
+                        uv_err_name(rc), uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int sl = (int)sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+        fmt_addr(&ss, c->peer, sizeof(c->peer));
+    uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny; do not let Nagle delay them */
+    flm_nc_splitter_init(&c->sp, ns->enc, ns->max_chars);
+    /* 3 bytes per char is the most a pending line can hold (netcat_line.h). */
+    c->in_max = NC_IN_FAST;
+    if (ns->max_chars * 3 + NC_IN_MINFREE > c->in_max)
+        c->in_max = (size_t)(ns->max_chars * 3 + NC_IN_MINFREE);
+    flm_buf_init(&c->out, NC_OUT_MAX);
+    flm_buf_init(&c->wout, NC_OUT_MAX);
+    rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc < 0) {
+        flm_warn(log, "%s: closing connection: cannot read (%s: %s)", c->peer, uv_err_name(rc),
+                 uv_strerror(rc));
+        conn_close(c);
+        return;
+    }
+    flm_debug(log, "%s: connection accepted on %s", c->peer, ns->where);
+}
+
+/* ------------------------------------------------------------ loop thread */
+
+static void close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_stop(uv_async_t *a)
+{
+    struct nc_src *ns = a->data;
+    if (ns->nconns > 0)
+        flm_info(&ns->src->c.log, "closing %zu connection(s)", ns->nconns);
+    for (struct nc_conn *c = ns->conns; c != NULL; c = c->next)
+        conn_close(c);
+    if (!uv_is_closing((uv_handle_t *)&ns->server))
+        uv_close((uv_handle_t *)&ns->server, close_noop);
+    uv_close((uv_handle_t *)&ns->stop_async, close_noop);
+}
+
+static void *nc_thread(void *arg)
+{
+    struct nc_src *ns = arg;
+    uv_run(&ns->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* Closes the listener and the async before the thread exists (start failed). */
+static void loop_teardown(struct nc_src *ns)
+{
+    uv_close((uv_handle_t *)&ns->server, close_noop);
+    uv_close((uv_handle_t *)&ns->stop_async, close_noop);
+    uv_run(&ns->loop, UV_RUN_DEFAULT);
+    (void)uv_loop_close(&ns->loop);
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int nc_validate(void *conf, const char *comp, struct flm_diag *d)
+{
+    const struct nc_conf *c = conf;
+    if (conf_encoding(c) < 0) {
+        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "encoding",
+                     "unsupported charset '%s' (use UTF-8, ISO-8859-1 or US-ASCII)",
+                     c->encoding);
+        return FLM_ERR;
+    }
+    return FLM_OK;
+}
+
+static int nc_init(struct flm_source *src, struct flm_err *err)
+{
+    const struct nc_conf *conf = src->c.conf;
+    int enc = conf_encoding(conf);
+    if (enc < 0)
+        return flm_err_set(err, FLM_ERR,
+                           "encoding: unsupported charset '%s' (use UTF-8, ISO-8859-1 or US-ASCII)",
+                           conf->encoding);
+    struct nc_src *ns = calloc(1, sizeof(*ns));
+    if (ns == NULL)
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    ns->src = src;
+    ns->enc = enc;
+    ns->max_chars = conf->max_line_length > 0 ? (uint64_t)conf->max_line_length : 1;
+    ns->ack = conf->ack_every_event;
+    src->c.ctx = ns;
+    return FLM_OK;
+}
+
+/* Resolves conf->bind (a name or literal), preferring IPv4. */
+static int resolve(const struct nc_conf *conf, struct sockaddr_storage *out, struct flm_err *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", conf->port);
+    int rc = getaddrinfo(conf->bind, port, &hints, &res);
+    if (rc != 0)
+        return flm_err_set(err, FLM_ERR, "cannot resolve bind address '%s': %s", conf->bind,
+                           gai_strerror(rc));
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            pick = ai;
+    for (const struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            pick = ai;
+    if (pick == NULL) {
+        freeaddrinfo(res);
+        return flm_err_set(err, FLM_ERR, "bind address '%s' has no IPv4 or IPv6 address",
+                           conf->bind);
+    }
+    memset(out, 0, sizeof(*out));
+    memcpy(out, pick->ai_addr, pick->ai_addrlen);
+    freeaddrinfo(res);
+    return FLM_OK;
+}
+
+/* Binds and listens (so clients can connect when this returns), then starts
+ * the loop thread.  Errors: FLM_ERR (cannot resolve), FLM_EIO (bind/listen,
+ * errno in err->sys), FLM_ENOMEM. */
+static int nc_start(struct flm_source *src, struct flm_err *err)
+{
+    struct nc_src *ns = src->c.ctx;
+    const struct nc_conf *conf = src->c.conf;
+
+    if (ns->running)
+        return FLM_OK;
+    size_t batch = flm_processor_max_batch(src->proc);
+    if (batch == 0 || batch > NC_BATCH_MAX)
+        batch = NC_BATCH_MAX;
+    if (ns->evs == NULL || batch != ns->batch) {
+        struct flm_event **evs = realloc(ns->evs, batch * sizeof(*evs));
+        if (evs == NULL)
+            return flm_err_set(err, FLM_ENOMEM, "out of memory");
+        ns->evs = evs;
+    }
+    ns->batch = batch;
+    ns->nevs = 0;
+
+    struct sockaddr_storage ss;
+    int rc = resolve(conf, &ss, err);
+    if (rc != FLM_OK)
+        return rc;
+    char addr[80];
+    fmt_addr(&ss, addr, sizeof(addr));
+
+    rc = uv_loop_init(&ns->loop);
+    if (rc < 0)
+        return flm_err_set(err, FLM_ERR, "cannot create event loop (%s: %s)", uv_err_name(rc),
+                           uv_strerror(rc));
+    uv_async_init(&ns->loop, &ns->stop_async, on_stop);
+    ns->stop_async.data = ns;
+    uv_tcp_init(&ns->loop, &ns->server);
+    ns->server.data = ns;
+    rc = uv_tcp_bind(&ns->server, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&ns->server, NC_BACKLOG, on_connection);
+    if (rc < 0) {
+        loop_teardown(ns);
+        flm_err_set(err, FLM_EIO, "cannot listen on %s (bind = %s, port = %d): %s (%s)", addr,
+                    conf->bind, conf->port, uv_strerror(rc), uv_err_name(rc));
+        if (err != NULL)
+            err->sys = -rc;
+        return FLM_EIO;
+    }
+    struct sockaddr_storage bound;
+    int bl = (int)sizeof(bound);
+    if (uv_tcp_getsockname(&ns->server, (struct sockaddr *)&bound, &bl) == 0)
+        fmt_addr(&bound, ns->where, sizeof(ns->where));
+    else
+        snprintf(ns->where, sizeof(ns->where), "%s", addr);
+
+    /* Signals belong to the agent's main thread: start ours with all blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&ns->thread, NULL, nc_thread, ns);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        loop_teardown(ns);
+        flm_err_set(err, FLM_ERR, "cannot start the source thread");
+        if (err != NULL)
+            err->sys = rc;
+        return FLM_ERR;
+    }
+    char tname[16];
+    snprintf(tname, sizeof(tname), "nc-%.12s", src->c.name);
+    (void)pthread_setname_np(ns->thread, tname);
+    ns->running = true;
+    flm_info(&src->c.log, "listening on %s (encoding %s, max-line-length %llu, ack-every-event %s)",
+             ns->where, flm_nc_encoding_name(ns->enc), (unsigned long long)ns->max_chars,
+             ns->ack ? "true" : "false");
+    return FLM_OK;
+}
+
+/* Closes the listener and every connection (replies not yet written are
+ * dropped) and joins the loop thread.  Returns once no put can happen. */
+static void nc_stop(struct flm_source *src)
+{
+    struct nc_src *ns = src->c.ctx;
+    if (ns == NULL || !ns->running)
+        return;
+    uv_async_send(&ns->stop_async);
+    pthread_join(ns->thread, NULL);
+    ns->running = false;
+    int rc = uv_loop_close(&ns->loop);
+    if (rc != 0)
+        flm_warn(&src->c.log, "event loop still had handles at stop (%s)", uv_err_name(rc));
+    flm_info(&src->c.log, "stopped listening on %s", ns->where);
+}
+
+static void nc_destroy(struct flm_source *src)
+{
+    struct nc_src *ns = src->c.ctx;
+    if (ns == NULL)
+        return;
+    nc_stop(src);
+    free(ns->evs);
+    free(ns->scratch);
+    free(ns);
+    src->c.ctx = NULL;
+}
+
+static const struct flm_source_ops nc_ops = {
+    .init = nc_init,
+    .start = nc_start,
+    .process = NULL, /* event-driven: its own loop thread */
+    .stop = nc_stop,
+    .destroy = nc_destroy,
+};
+
+const struct flm_type flm_source_netcat = {
+    .kind = FLM_SOURCE,
+    .alias = "netcat",
+    .klass = "org.apache.flume.source.NetcatSource",
+    .summary = "Reads newline-terminated lines from TCP clients; each line is one event.",
+    .props = nc_props,
+    .conf_size = sizeof(struct nc_conf),
+    .validate = nc_validate,
+    .batch_key = NULL,
+    .no_counters = true,
+    .ops = &nc_ops,
+};

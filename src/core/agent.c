@@ -157,8 +157,11 @@ static void counters_end(struct flm_component *c)
     for (int i = 0; i < cnt && n < sizeof(line); i++)
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s=%llu", i ? ", " : "", names[i],
                               (unsigned long long)flm_ctr_get(&c->ctr, i));
-    flm_info(&c->log, "Component type: %s, name: %s stopped. Metrics: %s", c->ctr.group,
-             c->name, line);
+    if (c->type->no_counters)   /* Flume keeps no counter group for these */
+        flm_info(&c->log, "Component type: %s, name: %s stopped", c->ctr.group, c->name);
+    else
+        flm_info(&c->log, "Component type: %s, name: %s stopped. Metrics: %s", c->ctr.group,
+                 c->name, line);
 }
 
 bool flm_agent_empty(const struct flm_agent *a)

@@ -4,7 +4,7 @@
 # an install fails (a fresh image may have stale lists).
 set -euo pipefail
 PKGS=(cmake ninja-build gcc clang pkg-config make
-      libuv1-dev libcmocka-dev libjansson-dev libssl-dev zlib1g-dev
+      libuv1-dev libcmocka-dev libjansson-dev libssl-dev zlib1g-dev libmimalloc-dev
       netcat-openbsd curl python3 procps bsdutils)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -14,6 +14,9 @@
 #include "core/config/properties.h"
 #include "core/metrics.h"
 
+#ifndef FLM_HAVE_MIMALLOC
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -562,6 +565,12 @@ static int cmd_gendocs(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+#ifndef FLM_HAVE_MIMALLOC
+    /* glibc otherwise trims and re-faults the heap top on every burst of
+     * events (11% of netcat's time in page faults, bench/RESULTS.md). */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_TOP_PAD, 1 << 20);
+#endif
     if (argc < 2) {
         usage(stderr);
         return 1;

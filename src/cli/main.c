@@ -252,7 +252,7 @@ struct supervisor {
     pthread_mutex_t mu;          /* guards agent against the metrics thread */
     struct flm_agent *agent;
     struct opts *o;
-    time_t mtimes[32];
+    struct timespec mtimes[32]; /* Flume compares lastModified() in ms */
     struct flm_metrics_http *mhttp;
     _Atomic bool stopped;
     unsigned drain_ms;
@@ -269,12 +269,17 @@ static int render_metrics(struct flm_buf *out, int what, void *arg)
     return rc;
 }
 
-static void read_mtimes(struct supervisor *sv, time_t *out)
+static void read_mtimes(struct supervisor *sv, struct timespec *out)
 {
     for (int i = 0; i < sv->o->nfiles; i++) {
         struct stat st;
-        out[i] = stat(sv->o->files[i], &st) == 0 ? st.st_mtime : 0;
+        out[i] = stat(sv->o->files[i], &st) == 0 ? st.st_mtim : (struct timespec){0, 0};
     }
+}
+
+static bool ts_after(struct timespec a, struct timespec b)
+{
+    return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
 /* Builds and swaps in a new agent when a config file's mtime increased.
@@ -282,11 +287,11 @@ static void read_mtimes(struct supervisor *sv, time_t *out)
  * poller alive (Flume's poller dies there: later edits were never seen). */
 static void maybe_reload(struct supervisor *sv)
 {
-    time_t now[32];
+    struct timespec now[32];
     read_mtimes(sv, now);
     bool changed = false;
     for (int i = 0; i < sv->o->nfiles; i++)
-        if (now[i] > sv->mtimes[i])
+        if (ts_after(now[i], sv->mtimes[i]))
             changed = true;
     if (!changed)
         return;

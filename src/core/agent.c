@@ -304,7 +304,9 @@ void flm_agent_stop(struct flm_agent *a, bool drain, unsigned drain_ms)
 {
     if (a == NULL || !a->started)
         return;
-    /* Sources first: nothing new comes in. */
+    /* Sources first: nothing new comes in.  Channels stop blocking right
+     * away (a source may be waiting in a commit for space that a stopped sink
+     * will never make), including channels the next agent takes over. */
     for (size_t i = 0; i < a->nsrcs; i++) {
         struct src_slot *ss = &a->srcs[i];
         if (!ss->live)
@@ -312,6 +314,14 @@ void flm_agent_stop(struct flm_agent *a, bool drain, unsigned drain_ms)
         atomic_store(&ss->src->stopping, true);
         if (ss->r != NULL)
             runner_signal(ss->r, false, 0);
+    }
+    for (size_t i = 0; i < a->nchans; i++) {
+        if (!a->chans[i].live)
+            continue;
+        atomic_store(&a->chans[i].ch->nowait, true);
+        const struct flm_channel_ops *ops = a->chans[i].ch->c.type->ops;
+        if (ops->interrupt)
+            ops->interrupt(a->chans[i].ch);
     }
     for (size_t i = 0; i < a->nsrcs; i++) {
         struct src_slot *ss = &a->srcs[i];
@@ -326,16 +336,8 @@ void flm_agent_stop(struct flm_agent *a, bool drain, unsigned drain_ms)
         ss->live = false;
     }
     /* Sinks: drain what the channels hold (bounded), or stop after the
-     * current batch; takes must no longer wait. */
+     * current batch; takes no longer wait (nowait is set above). */
     uint64_t deadline = flm_mono_ms() + drain_ms;
-    for (size_t i = 0; i < a->nchans; i++) {
-        if (!a->chans[i].live || a->chans[i].moved)
-            continue;
-        atomic_store(&a->chans[i].ch->nowait, true);
-        const struct flm_channel_ops *ops = a->chans[i].ch->c.type->ops;
-        if (ops->interrupt)
-            ops->interrupt(a->chans[i].ch);
-    }
     for (size_t i = 0; i < a->ngroups; i++)
         if (a->groups[i].live)
             runner_signal(a->groups[i].r, drain, deadline);

@@ -172,7 +172,7 @@ a1.channels.c1.keep-alive = 20
 
 
 def test_sigterm_with_source_blocked_on_full_channel_exits_promptly(flumen):
-    # Regression test (was a bug: see git history).
+    # A source blocked in a commit on a full channel must not hold SIGTERM for the keep-alive.
     with Agent(flumen, BLOCKED, extra_args=["--no-reload-conf"]) as ag:
         ag.wait_ready()
         ag.wait_for(lambda: ag.counter("CHANNEL.c1", "ChannelSize") == 10, 20, "c1 to fill")
@@ -270,7 +270,7 @@ def test_rejected_reload_keeps_old_config_and_later_edit_is_seen(flumen):
 
 
 def test_reload_does_not_wait_out_the_channel_keep_alive(flumen):
-    # Regression test (was a bug: see git history).
+    # Channels taken over by a reload must be interrupted too, or a waiting take holds the reload.
     conf = SEQ_NULL + "a1.channels.c1.keep-alive = 10\n"
     with Agent(flumen, conf, extra_args=["-i", "1"]) as ag:
         ag.wait_ready()
@@ -289,7 +289,7 @@ def test_reload_does_not_wait_out_the_channel_keep_alive(flumen):
 
 
 def test_edit_within_the_same_second_is_reloaded(flumen):
-    # Regression test (was a bug: see git history).
+    # Flume compares lastModified() in ms: an edit within the same second must reload.
     ag = Agent(flumen, SEQ_NULL, extra_args=["-i", "1"])
     base = (time.time_ns() // 10**9) * 10**9 + 100 * 10**6   # X.100 s
     os.utime(ag.conf_path, ns=(base, base))

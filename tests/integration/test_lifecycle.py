@@ -118,7 +118,7 @@ def test_sigterm_drains_memory_channel_to_the_sink(flumen):
     # The sink runner starts before the source, finds c1 empty and backs off
     # for 1 s; seq fills c1 meanwhile.  SIGTERM while the sink sleeps must
     # wake it and deliver everything before the process exits with 0.
-    n = 3000
+    n = 30000  # big enough that the logger sink is still busy when SIGTERM comes
     observed = False
     for attempt in range(3):
         with Agent(flumen, DRAIN % {"n": n}, extra_args=["--no-reload-conf"]) as ag:

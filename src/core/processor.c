@@ -187,6 +187,104 @@ nomem:
     return flm_err_set(err, FLM_ENOMEM, "out of memory copying events for fan-out");
 }
 
+/* Per-event selectors (multiplexing, load_balancing): each event has its own
+ * required and optional channel sets.  Channels get one transaction each,
+ * required ones first in order of first appearance in the batch, then
+ * optional ones likewise (behaviours.md 4).  An event's last target channel
+ * receives the event itself, earlier ones copies; an event with no target
+ * is freed.  Consumes evs in every case. */
+static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t n,
+                        struct flm_err *err)
+{
+    struct flm_selector *sel = p->sel;
+    const struct flm_selector_ops *sops = sel->c.type->ops;
+    uint64_t *req = malloc(n * sizeof(*req));
+    uint64_t *opt = malloc(n * sizeof(*opt));
+    int *lastpos = malloc(n * sizeof(*lastpos));
+    struct flm_event **batch = malloc(n * sizeof(*batch));
+    size_t order[FLM_MAX_SOURCE_CHANNELS];
+    bool optional_ch[FLM_MAX_SOURCE_CHANNELS];
+    size_t norder = 0;
+    int rc = FLM_OK;
+
+    if (req == NULL || opt == NULL || lastpos == NULL || batch == NULL) {
+        free_events(evs, n);
+        rc = flm_err_set(err, FLM_ENOMEM, "out of memory routing events");
+        goto out;
+    }
+    uint64_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        req[i] = opt[i] = 0;
+        sops->select(sel, evs[i], &req[i], &opt[i]);
+        opt[i] &= ~req[i];
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            uint64_t m = (pass == 0 ? req[i] : opt[i]) & ~seen;
+            for (size_t c = 0; m != 0 && c < sel->nchans; c++)
+                if (m & (1ull << c)) {
+                    seen |= 1ull << c;
+                    optional_ch[norder] = pass == 1;
+                    order[norder++] = c;
+                    m &= ~(1ull << c);
+                }
+        }
+    for (size_t i = 0; i < n; i++) {
+        lastpos[i] = -1;
+        for (size_t k = 0; k < norder; k++)
+            if ((req[i] | opt[i]) & (1ull << order[k]))
+                lastpos[i] = (int)k;
+        if (lastpos[i] < 0) {
+            flm_event_free(evs[i]); /* routed nowhere (e.g. empty default) */
+            evs[i] = NULL;
+        }
+    }
+    for (size_t k = 0; k < norder; k++) {
+        size_t c = order[k], m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (evs[i] == NULL || !((optional_ch[k] ? opt[i] : req[i]) & (1ull << c)))
+                continue;
+            if (lastpos[i] == (int)k) {
+                batch[m++] = evs[i];
+                continue;
+            }
+            if ((batch[m] = flm_event_dup(evs[i])) == NULL) {
+                free_events(batch, m);
+                for (size_t j = 0; j < n; j++)
+                    if (evs[j] != NULL && lastpos[j] >= (int)k)
+                        flm_event_free(evs[j]);
+                rc = flm_err_set(err, FLM_ENOMEM, "out of memory copying events for fan-out");
+                goto out;
+            }
+            m++;
+        }
+        struct flm_channel *ch = sel->chans[c];
+        struct flm_err e2;
+        e2.msg[0] = '\0';
+        int prc = m ? put_one_channel(ch, batch, m, &e2) : FLM_OK;
+        if (prc == FLM_OK)
+            continue;
+        if (!optional_ch[k]) {
+            /* Originals not handed to a channel yet are ours to free. */
+            for (size_t j = 0; j < n; j++)
+                if (evs[j] != NULL && lastpos[j] > (int)k)
+                    flm_event_free(evs[j]);
+            if (err != NULL)
+                *err = e2;
+            rc = prc;
+            goto out;
+        }
+        flm_log_limited(FLM_LOG_ERROR, &ch->c.log, 0,
+                        "Unable to put event on optional channel %s: %s", ch->c.name, e2.msg);
+    }
+out:
+    free(req);
+    free(opt);
+    free(lastpos);
+    free(batch);
+    return rc;
+}
+
 int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
                       struct flm_err *err)
 {
@@ -199,9 +297,5 @@ int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
     const struct flm_selector_ops *sops = p->sel->c.type->ops;
     if (sops->select == NULL)
         return put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err);
-    /* Per-event selectors (multiplexing, load_balancing) arrive with the
-     * routing work; until then no registered selector has select(). */
-    free_events(evs, n);
-    return flm_err_set(err, FLM_ERR, "selector %s: per-event selection not supported",
-                       p->sel->c.type->alias);
+    return put_selected(p, evs, n, err);
 }

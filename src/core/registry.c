@@ -5,6 +5,7 @@
  */
 #include "core/component.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,7 +16,7 @@ extern const struct flm_type flm_selector_replicating;
 extern const struct flm_type flm_sinkproc_default;
 extern const struct flm_type flm_configfilter_env;
 
-static const struct flm_type *const flm_types[] = {
+static const struct flm_type *const core_types[] = {
     &flm_source_netcat,
     &flm_source_seq,
     &flm_source_exec,
@@ -28,15 +29,46 @@ static const struct flm_type *const flm_types[] = {
     NULL,
 };
 
+/* Each area lists its own types in its own file, so areas never edit this
+ * one: src/selectors/types_routing.c (selectors, sink processors,
+ * interceptors), src/channels/file/types.c, src/rpc/types_rpc.c (avro and
+ * thrift), src/sinks/types_filesinks.c (file_roll, hdfs). */
+extern const struct flm_type *const flm_types_routing[];
+extern const struct flm_type *const flm_types_filechannel[];
+extern const struct flm_type *const flm_types_rpc[];
+extern const struct flm_type *const flm_types_filesinks[];
+
+static const struct flm_type *const *const type_sets[] = {
+    core_types, flm_types_routing, flm_types_filechannel, flm_types_rpc, flm_types_filesinks,
+};
+
+#define FLM_MAX_TYPES 256
+static const struct flm_type *all_types[FLM_MAX_TYPES + 1];
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+
+static void flatten(void)
+{
+    size_t n = 0;
+    for (size_t s = 0; s < sizeof(type_sets) / sizeof(type_sets[0]); s++)
+        for (size_t i = 0; type_sets[s][i] != NULL; i++) {
+            if (n == FLM_MAX_TYPES)
+                FLM_PANIC("more than %d component types", FLM_MAX_TYPES);
+            all_types[n++] = type_sets[s][i];
+        }
+    all_types[n] = NULL;
+}
+
 const struct flm_type *const *flm_registry_all(void)
 {
-    return flm_types;
+    pthread_once(&all_once, flatten);
+    return all_types;
 }
 
 const struct flm_type *flm_registry_find(enum flm_kind kind, const char *name)
 {
-    for (size_t i = 0; flm_types[i]; i++) {
-        const struct flm_type *t = flm_types[i];
+    const struct flm_type *const *types = flm_registry_all();
+    for (size_t i = 0; types[i]; i++) {
+        const struct flm_type *t = types[i];
         if (t->kind != kind)
             continue;
         if (strcasecmp(t->alias, name) == 0 || (t->klass && strcmp(t->klass, name) == 0))

@@ -346,6 +346,24 @@ static struct compcfg *listed_cfg(struct build *b, int sec, const char *name)
     return cc;
 }
 
+/* The i-th name of a section's list, if it should be built: skips a name
+ * listed twice and one with no configuration (warned), then resolves its
+ * type (an unknown type is fatal for sources, channels and sinks).  Fills
+ * path; NULL when there is nothing to build. */
+static struct compcfg *listed_typed(struct build *b, int sec, enum flm_kind kind,
+                                    const struct flm_strv *names, size_t i, char *path,
+                                    size_t pcap, const struct flm_type **t)
+{
+    if (i > 0 && flm_strv_has(&(struct flm_strv){names->v, i}, names->v[i]))
+        return NULL; /* listed twice */
+    comp_path(path, pcap, b->agent, sec, names->v[i]);
+    struct compcfg *cc = listed_cfg(b, sec, names->v[i]);
+    if (cc == NULL)
+        return NULL;
+    *t = resolve_type(b, kind, &cc->kvs, "type", path, NULL, true, cc->file, cc->line);
+    return *t ? cc : NULL;
+}
+
 static long long chan_txcap(const struct flm_channel *ch)
 {
     return flm_props_int_value(ch->c.type, ch->c.conf, ch->c.type->batch_key);
@@ -363,16 +381,10 @@ static int build_channels(struct build *b)
         return FLM_ENOMEM;
     }
     for (size_t i = 0; i < names.n; i++) {
-        if (i > 0 && flm_strv_has(&(struct flm_strv){names.v, i}, names.v[i]))
-            continue; /* listed twice */
         char path[128];
-        comp_path(path, sizeof(path), b->agent, SEC_CHANNELS, names.v[i]);
-        struct compcfg *cc = listed_cfg(b, SEC_CHANNELS, names.v[i]);
+        const struct flm_type *t;
+        struct compcfg *cc = listed_typed(b, SEC_CHANNELS, FLM_CHANNEL, &names, i, path, sizeof(path), &t);
         if (cc == NULL)
-            continue;
-        const struct flm_type *t = resolve_type(b, FLM_CHANNEL, &cc->kvs, "type", path, NULL,
-                                                true, cc->file, cc->line);
-        if (t == NULL)
             continue;
         struct flm_channel *ch = calloc(1, sizeof(*ch));
         if (ch == NULL) {
@@ -402,20 +414,19 @@ static ssize_t chan_index(struct flm_agent *a, const char *name)
 
 /* Checks a batch size against the transaction capacity of a channel
  * (behaviours.md 8).  Returns false (with Flume's message) when too big. */
-static bool batch_fits(struct build *b, const char *what, const struct flm_component *c,
+static bool batch_fits(struct build *b, bool is_source, const struct flm_component *c,
                        const struct flm_channel *ch, const char *file, int line)
 {
     long long bs = flm_props_int_value(c->type, c->conf, c->type->batch_key);
     long long tc = chan_txcap(ch);
     if (bs < 0 || tc < 0 || bs <= tc)
         return true;
+    const char *what = is_source ? "source" : "sink", *What = is_source ? "Source" : "Sink";
     flm_diag_add(b->d, FLM_SEV_ERROR, file, line, c->path, c->type->batch_key,
                  "%s %s has been removed: Incompatible %s and channel settings defined. %s's "
                  "batch size is greater than the channels transaction capacity. %s: %s, batch "
                  "size = %lld, channel %s, transaction capacity = %lld",
-                 what[0] == 's' && what[1] == 'o' ? "Source" : "Sink", c->name, what, what,
-                 what[0] == 's' && what[1] == 'o' ? "Source" : "Sink", c->name, bs, ch->c.name,
-                 tc);
+                 What, c->name, what, what, What, c->name, bs, ch->c.name, tc);
     return false;
 }
 
@@ -432,16 +443,10 @@ static int build_sources(struct build *b)
         return FLM_ENOMEM;
     }
     for (size_t i = 0; i < names.n; i++) {
-        if (i > 0 && flm_strv_has(&(struct flm_strv){names.v, i}, names.v[i]))
-            continue;
         char path[128];
-        comp_path(path, sizeof(path), b->agent, SEC_SOURCES, names.v[i]);
-        struct compcfg *cc = listed_cfg(b, SEC_SOURCES, names.v[i]);
+        const struct flm_type *t;
+        struct compcfg *cc = listed_typed(b, SEC_SOURCES, FLM_SOURCE, &names, i, path, sizeof(path), &t);
         if (cc == NULL)
-            continue;
-        const struct flm_type *t = resolve_type(b, FLM_SOURCE, &cc->kvs, "type", path, NULL,
-                                                true, cc->file, cc->line);
-        if (t == NULL)
             continue;
         struct src_slot slot = {0};
         bool ok = true;
@@ -552,7 +557,7 @@ static int build_sources(struct build *b)
         if (comp_setup(&slot.src->c, t, path, names.v[i], &cc->kvs, b->d) != FLM_OK)
             ok = false;
         for (size_t k = 0; ok && k < slot.nchan; k++)
-            if (!batch_fits(b, "source", &slot.src->c, a->chans[slot.chan[k]].ch, cc->file,
+            if (!batch_fits(b, true, &slot.src->c, a->chans[slot.chan[k]].ch, cc->file,
                             cc->line))
                 ok = false;
         if (!ok) {
@@ -582,16 +587,10 @@ static int build_sinks(struct build *b)
         return FLM_ENOMEM;
     }
     for (size_t i = 0; i < names.n; i++) {
-        if (i > 0 && flm_strv_has(&(struct flm_strv){names.v, i}, names.v[i]))
-            continue;
         char path[128];
-        comp_path(path, sizeof(path), b->agent, SEC_SINKS, names.v[i]);
-        struct compcfg *cc = listed_cfg(b, SEC_SINKS, names.v[i]);
+        const struct flm_type *t;
+        struct compcfg *cc = listed_typed(b, SEC_SINKS, FLM_SINK, &names, i, path, sizeof(path), &t);
         if (cc == NULL)
-            continue;
-        const struct flm_type *t = resolve_type(b, FLM_SINK, &cc->kvs, "type", path, NULL, true,
-                                                cc->file, cc->line);
-        if (t == NULL)
             continue;
         struct flm_kv *chkv = flm_kvs_find(&cc->kvs, "channel");
         ssize_t ci = -1;
@@ -609,7 +608,7 @@ static int build_sinks(struct build *b)
                          "Could not configure sink %s due to: Channel %s not in active set.",
                          names.v[i], chkv ? chkv->val : "(none: the 'channel' key is missing)");
             ok = false;
-        } else if (ok && !batch_fits(b, "sink", &s->c, a->chans[ci].ch, cc->file, cc->line)) {
+        } else if (ok && !batch_fits(b, false, &s->c, a->chans[ci].ch, cc->file, cc->line)) {
             ok = false;
         }
         if (!ok) {

@@ -47,6 +47,8 @@
  *    other name is a configuration error (the source is dropped) rather than
  *    a silent misdecoding.
  */
+#include "sources/exec_text.h"
+
 #include "core/component.h"
 
 #include <fcntl.h>
@@ -72,8 +74,6 @@ extern char **environ;
 #define EXEC_NOT_RUN INT_MIN    /* exit code of a command that never started */
 
 /* ------------------------------------------------------------ configuration */
-
-enum exec_charset { EXEC_CS_UTF8, EXEC_CS_LATIN1, EXEC_CS_ASCII };
 
 struct exec_conf {
     char *command;
@@ -114,29 +114,6 @@ static const struct flm_prop exec_props[] = {
     FLM_PROPS_END,
 };
 
-/* Java charset names (and common aliases) this source understands.  -1 when
- * unknown. */
-static int exec_charset_parse(const char *name)
-{
-    static const struct {
-        const char *name;
-        enum exec_charset cs;
-    } names[] = {
-        {"UTF-8", EXEC_CS_UTF8},        {"UTF8", EXEC_CS_UTF8},
-        {"ISO-8859-1", EXEC_CS_LATIN1}, {"ISO8859-1", EXEC_CS_LATIN1},
-        {"ISO8859_1", EXEC_CS_LATIN1},  {"ISO_8859_1", EXEC_CS_LATIN1},
-        {"ISO_8859-1", EXEC_CS_LATIN1}, {"8859_1", EXEC_CS_LATIN1},
-        {"latin1", EXEC_CS_LATIN1},     {"l1", EXEC_CS_LATIN1},
-        {"cp819", EXEC_CS_LATIN1},      {"US-ASCII", EXEC_CS_ASCII},
-        {"ASCII", EXEC_CS_ASCII},       {"us", EXEC_CS_ASCII},
-        {"ISO646-US", EXEC_CS_ASCII},   {"646", EXEC_CS_ASCII},
-        {"default", EXEC_CS_ASCII},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcasecmp(names[i].name, name) == 0)
-            return (int)names[i].cs;
-    return -1;
-}
 
 /* Splits s on runs of Java's \s (space, \t, \n, \v, \f, \r), appending
  * strdup'd words to v (capacity checked by the caller's count).  Returns the
@@ -206,7 +183,7 @@ static int exec_validate(void *confp, const char *comp, struct flm_diag *d)
 {
     struct exec_conf *conf = confp;
     int rc = FLM_OK;
-    if (exec_charset_parse(conf->charset) < 0) {
+    if (flm_exec_charset_parse(conf->charset) < 0) {
         flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "charset",
                      "unsupported charset '%s' (supported: UTF-8, ISO-8859-1, US-ASCII)",
                      conf->charset);
@@ -223,258 +200,6 @@ static int exec_validate(void *confp, const char *comp, struct flm_diag *d)
         rc = FLM_ERR;
     }
     return rc;
-}
-
-/* ------------------------------------------------------------ line splitter */
-
-/*
- * Splits a byte stream into lines with Java readLine() rules.  Pure: no I/O,
- * no allocation after exec_lines_init.  A line is handed to fn as soon as its
- * terminator is seen; bytes of an unfinished line wait in buf.  A line over
- * cap bytes is handed over in pieces of at most cap bytes, cut on a UTF-8
- * character boundary when utf8 is set.
- */
-typedef int (*exec_line_fn)(void *arg, const char *line, size_t len);
-
-struct exec_lines {
-    char *buf;          /* the unfinished line; cap bytes */
-    size_t len;         /* bytes in buf */
-    size_t cap;         /* max bytes per piece */
-    bool utf8;          /* cut long lines on a character boundary */
-    bool cr;            /* the last line ended with \r: a leading \n belongs to it */
-    uint64_t nsplit;    /* long lines cut so far */
-};
-
-static int exec_lines_init(struct exec_lines *L, size_t cap, bool utf8)
-{
-    L->buf = malloc(cap);
-    L->len = 0;
-    L->cap = cap;
-    L->utf8 = utf8;
-    L->cr = false;
-    L->nsplit = 0;
-    return L->buf != NULL ? FLM_OK : FLM_ENOMEM;
-}
-
-static void exec_lines_reset(struct exec_lines *L)
-{
-    L->len = 0;
-    L->cr = false;
-}
-
-static void exec_lines_free(struct exec_lines *L)
-{
-    free(L->buf);
-    L->buf = NULL;
-}
-
-/* Where to cut a piece of cap bytes from s when the byte after it is next,
- * so that (for UTF-8) no character is cut in two.  Always > 0. */
-static size_t exec_cut(const struct exec_lines *L, const char *s, unsigned char next)
-{
-    size_t cut = L->cap;
-    if (!L->utf8 || (next & 0xC0) != 0x80)
-        return cut;
-    /* next continues a character: cut before that character's lead byte. */
-    for (size_t back = 1; back <= 3 && back <= cut; back++) {
-        unsigned char c = (unsigned char)s[cut - back];
-        if ((c & 0xC0) == 0xC0)
-            return cut - back > 0 ? cut - back : cut;
-        if ((c & 0xC0) != 0x80)
-            return cut;   /* stray continuation bytes: malformed anyway */
-    }
-    return cut;
-}
-
-static int exec_lines_piece(struct exec_lines *L, const char *s, size_t n, exec_line_fn fn,
-                            void *arg)
-{
-    /* Whole line in one buffer: hand over pieces without copying. */
-    while (n > L->cap) {
-        size_t cut = exec_cut(L, s, (unsigned char)s[L->cap]);
-        L->nsplit++;
-        int rc = fn(arg, s, cut);
-        if (rc != FLM_OK)
-            return rc;
-        s += cut;
-        n -= cut;
-    }
-    return fn(arg, s, n);
-}
-
-/* Appends to the unfinished line, handing over full pieces as needed. */
-static int exec_lines_append(struct exec_lines *L, const char *s, size_t n, exec_line_fn fn,
-                             void *arg)
-{
-    while (n > 0) {
-        if (L->len == L->cap) {
-            /* Full and more is coming: hand over a piece, keep the tail of
-             * a character cut in two. */
-            size_t cut = exec_cut(L, L->buf, (unsigned char)s[0]);
-            L->nsplit++;
-            int rc = fn(arg, L->buf, cut);
-            if (rc != FLM_OK)
-                return rc;
-            memmove(L->buf, L->buf + cut, L->len - cut);
-            L->len -= cut;
-        }
-        size_t room = L->cap - L->len;
-        size_t k = n < room ? n : room;
-        memcpy(L->buf + L->len, s, k);
-        L->len += k;
-        s += k;
-        n -= k;
-    }
-    return FLM_OK;
-}
-
-/* Feeds n bytes.  Stops at the first fn error and returns it (the rest of p
- * is dropped); FLM_OK otherwise. */
-static int exec_lines_feed(struct exec_lines *L, const char *p, size_t n, exec_line_fn fn,
-                           void *arg)
-{
-    size_t i = 0;
-    if (L->cr && n > 0) {
-        if (p[0] == '\n')
-            i = 1;
-        L->cr = false;
-    }
-    while (i < n) {
-        size_t j = i;
-        while (j < n && p[j] != '\n' && p[j] != '\r')
-            j++;
-        if (j == n)
-            return exec_lines_append(L, p + i, n - i, fn, arg);
-        int rc;
-        if (L->len == 0) {
-            rc = exec_lines_piece(L, p + i, j - i, fn, arg);
-        } else {
-            rc = exec_lines_append(L, p + i, j - i, fn, arg);
-            if (rc == FLM_OK) {
-                size_t len = L->len;
-                L->len = 0;
-                rc = fn(arg, L->buf, len);
-            }
-        }
-        if (p[j] == '\r') {
-            if (j + 1 < n) {
-                if (p[j + 1] == '\n')
-                    j++;
-            } else {
-                L->cr = true;
-            }
-        }
-        i = j + 1;
-        if (rc != FLM_OK)
-            return rc;
-    }
-    return FLM_OK;
-}
-
-/* End of stream: hands over an unfinished line (readLine returns it). */
-static int exec_lines_finish(struct exec_lines *L, exec_line_fn fn, void *arg)
-{
-    L->cr = false;
-    if (L->len == 0)
-        return FLM_OK;
-    size_t len = L->len;
-    L->len = 0;
-    return fn(arg, L->buf, len);
-}
-
-/* ---------------------------------------------------------------- charsets */
-
-/* Length of the well-formed UTF-8 character at s[0..n), or 0 when it is
- * malformed; then *bad is the maximal subpart to replace with one U+FFFD
- * (Unicode's "maximal subpart" rule, which Java's decoder follows). */
-static size_t utf8_char(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned char b = s[0];
-    *bad = 1;
-    if (b < 0x80)
-        return 1;
-    size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) {
-        need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-        need = 2;
-        if (b == 0xE0)
-            lo = 0xA0;
-        else if (b == 0xED)
-            hi = 0x9F;   /* no UTF-16 surrogates */
-    } else if (b >= 0xF0 && b <= 0xF4) {
-        need = 3;
-        if (b == 0xF0)
-            lo = 0x90;
-        else if (b == 0xF4)
-            hi = 0x8F;   /* nothing above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < 2 || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i <= need; i++) {
-        if (i >= n || (s[i] & 0xC0) != 0x80) {
-            *bad = i;
-            return 0;
-        }
-    }
-    return need + 1;
-}
-
-/* Re-encodes a line as Flume's line.getBytes(charset) after decoding with the
- * same charset: UTF-8 malformed sequences become EF BF BD, US-ASCII bytes
- * over 0x7F become '?', ISO-8859-1 is unchanged.  Writes into out (at least
- * 3 * n bytes) only when something changes; returns the body to use and its
- * length in *olen. */
-static const char *exec_recode(enum exec_charset cs, const char *in, size_t n, char *out,
-                               size_t *olen)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    if (cs == EXEC_CS_LATIN1) {
-        *olen = n;
-        return in;
-    }
-    if (cs == EXEC_CS_ASCII) {
-        size_t i = 0;
-        while (i < n && s[i] < 0x80)
-            i++;
-        *olen = n;
-        if (i == n)
-            return in;
-        for (size_t k = 0; k < n; k++)
-            out[k] = s[k] < 0x80 ? (char)s[k] : '?';
-        return out;
-    }
-    /* UTF-8: find the first malformed sequence; usually there is none. */
-    size_t i = 0, bad;
-    while (i < n) {
-        size_t l = utf8_char(s + i, n - i, &bad);
-        if (l == 0)
-            break;
-        i += l;
-    }
-    *olen = n;
-    if (i == n)
-        return in;
-    memcpy(out, in, i);
-    size_t o = i;
-    while (i < n) {
-        size_t l = utf8_char(s + i, n - i, &bad);
-        if (l == 0) {
-            out[o++] = (char)0xEF;
-            out[o++] = (char)0xBF;
-            out[o++] = (char)0xBD;
-            i += bad;
-        } else {
-            memcpy(out + o, s + i, l);
-            o += l;
-            i += l;
-        }
-    }
-    *olen = o;
-    return out;
 }
 
 /* --------------------------------------------------------------- instance */
@@ -555,7 +280,7 @@ static int exec_on_line(void *arg, const char *line, size_t len)
     struct exec_ctx *x = arg;
     flm_ctr_add(&x->src->c.ctr, FLM_SRC_EVENT_RECEIVED, 1);
     size_t blen;
-    const char *body = exec_recode(x->cs, line, len, x->scratch, &blen);
+    const char *body = flm_exec_recode(x->cs, line, len, x->scratch, &blen);
     struct flm_event *ev = flm_event_new(body, blen, NULL, 0);
     if (ev == NULL) {
         flm_log_limited(FLM_LOG_ERROR, &x->src->c.log, ENOMEM,
@@ -601,12 +326,12 @@ static void exec_read_stderr(struct exec_ctx *x)
     for (int rounds = 0; rounds < 16 && x->fd_err >= 0; rounds++) {
         ssize_t r = read(x->fd_err, x->rbuf, EXEC_READ_CHUNK);
         if (r > 0) {
-            exec_lines_feed(&x->err, x->rbuf, (size_t)r, exec_on_errline, x);
+            flm_exec_lines_feed(&x->err, x->rbuf, (size_t)r, exec_on_errline, x);
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        exec_lines_finish(&x->err, exec_on_errline, x);
+        flm_exec_lines_finish(&x->err, exec_on_errline, x);
         exec_close(&x->fd_err);
     }
 }
@@ -772,7 +497,7 @@ static int exec_reap(struct exec_ctx *x, int wait_ms, uint64_t term_at)
     x->pid = 0;
     exec_read_stderr(x);   /* whatever is already there; never waits */
     if (x->fd_err >= 0)
-        exec_lines_finish(&x->err, exec_on_errline, x);
+        flm_exec_lines_finish(&x->err, exec_on_errline, x);
     exec_close(&x->fd_err);
     exec_close(&x->fd_in);
     return code;
@@ -791,8 +516,8 @@ static int exec_run_once(struct exec_ctx *x)
         return EXEC_NOT_RUN;
     }
     flm_debug(&x->src->c.log, "command [%s] started, pid %ld", x->conf->command, (long)x->pid);
-    exec_lines_reset(&x->out);
-    exec_lines_reset(&x->err);
+    flm_exec_lines_reset(&x->out);
+    flm_exec_lines_reset(&x->err);
     x->failed = false;
     uint64_t term_at = 0;
 
@@ -829,7 +554,7 @@ static int exec_run_once(struct exec_ctx *x)
                 ssize_t r = read(x->fd_out, x->rbuf, EXEC_READ_CHUNK);
                 if (r > 0) {
                     uint64_t nsplit = x->out.nsplit;
-                    exec_lines_feed(&x->out, x->rbuf, (size_t)r, exec_on_line, x);
+                    flm_exec_lines_feed(&x->out, x->rbuf, (size_t)r, exec_on_line, x);
                     if (x->out.nsplit != nsplit)
                         flm_log_limited(FLM_LOG_WARN, &x->src->c.log, 0,
                                         "a line longer than %d bytes was split into several "
@@ -846,7 +571,7 @@ static int exec_run_once(struct exec_ctx *x)
                 if (r < 0)
                     flm_log(FLM_LOG_ERROR, &x->src->c.log, errno,
                             "reading the output of command [%s] failed", x->conf->command);
-                exec_lines_finish(&x->out, exec_on_line, x);
+                flm_exec_lines_finish(&x->out, exec_on_line, x);
                 exec_close(&x->fd_out);
             }
         }
@@ -916,8 +641,8 @@ static void exec_destroy(struct flm_source *src)
         flm_event_free(x->batch[i]);
     free(x->batch);
     exec_argv_free(x->argv);
-    exec_lines_free(&x->out);
-    exec_lines_free(&x->err);
+    flm_exec_lines_free(&x->out);
+    flm_exec_lines_free(&x->err);
     free(x->rbuf);
     free(x->scratch);
     free(x->esc);
@@ -938,7 +663,7 @@ static int exec_init(struct flm_source *src, struct flm_err *err)
     x->conf = conf;
     x->wake[0] = x->wake[1] = -1;
     x->fd_in = x->fd_out = x->fd_err = -1;
-    int cs = exec_charset_parse(conf->charset);
+    int cs = flm_exec_charset_parse(conf->charset);
     if (cs < 0)
         return flm_err_set(err, FLM_ERR, "unsupported charset '%s'", conf->charset);
     x->cs = (enum exec_charset)cs;
@@ -952,8 +677,8 @@ static int exec_init(struct flm_source *src, struct flm_err *err)
     x->scratch = malloc(3 * (size_t)EXEC_LINE_MAX);
     x->esc = malloc(4 * (size_t)EXEC_ERRLINE_MAX + 1);
     if (x->batch == NULL || x->rbuf == NULL || x->scratch == NULL ||
-        x->esc == NULL || exec_lines_init(&x->out, EXEC_LINE_MAX, x->cs == EXEC_CS_UTF8) ||
-        exec_lines_init(&x->err, EXEC_ERRLINE_MAX, x->cs == EXEC_CS_UTF8))
+        x->esc == NULL || flm_exec_lines_init(&x->out, EXEC_LINE_MAX, x->cs == EXEC_CS_UTF8) ||
+        flm_exec_lines_init(&x->err, EXEC_ERRLINE_MAX, x->cs == EXEC_CS_UTF8))
         return flm_err_set(err, FLM_ENOMEM, "out of memory");
     x->batch_max = (size_t)conf->batch_size;
     return FLM_OK;

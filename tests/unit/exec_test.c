@@ -42,14 +42,14 @@ static int collect(void *arg, const char *line, size_t len)
 
 static void feed_str(struct exec_lines *L, struct got *g, const char *s)
 {
-    assert_int_equal(exec_lines_feed(L, s, strlen(s), collect, g), FLM_OK);
+    assert_int_equal(flm_exec_lines_feed(L, s, strlen(s), collect, g), FLM_OK);
 }
 
 static void lines_end_at_lf_crlf_and_lone_cr_like_java_readline(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 64, true), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 64, true), FLM_OK);
     feed_str(&L, &g, "a\nb\r\nc\rd\n\ne");
     assert_int_equal(g.n, 5);
     assert_string_equal(g.line[0], "a");
@@ -57,17 +57,17 @@ static void lines_end_at_lf_crlf_and_lone_cr_like_java_readline(void **state)
     assert_string_equal(g.line[2], "c");
     assert_string_equal(g.line[3], "d");
     assert_string_equal(g.line[4], "");   /* empty line is an (empty) event */
-    assert_int_equal(exec_lines_finish(&L, collect, &g), FLM_OK);
+    assert_int_equal(flm_exec_lines_finish(&L, collect, &g), FLM_OK);
     assert_int_equal(g.n, 6);
     assert_string_equal(g.line[5], "e");  /* unterminated last line at EOF */
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void crlf_split_across_reads_is_one_terminator(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 64, true), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 64, true), FLM_OK);
     feed_str(&L, &g, "one\r");
     assert_int_equal(g.n, 1);
     feed_str(&L, &g, "\ntwo\r");
@@ -76,32 +76,32 @@ static void crlf_split_across_reads_is_one_terminator(void **state)
     assert_string_equal(g.line[0], "one");
     assert_string_equal(g.line[1], "two");
     assert_string_equal(g.line[2], "three");
-    assert_int_equal(exec_lines_finish(&L, collect, &g), FLM_OK);
+    assert_int_equal(flm_exec_lines_finish(&L, collect, &g), FLM_OK);
     assert_int_equal(g.n, 3);   /* nothing pending: no extra event */
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void partial_lines_join_across_reads(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 64, true), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 64, true), FLM_OK);
     feed_str(&L, &g, "hel");
     feed_str(&L, &g, "lo wo");
     assert_int_equal(g.n, 0);
     feed_str(&L, &g, "rld\nnext");
     assert_int_equal(g.n, 1);
     assert_string_equal(g.line[0], "hello world");
-    exec_lines_finish(&L, collect, &g);
+    flm_exec_lines_finish(&L, collect, &g);
     assert_string_equal(g.line[1], "next");
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void long_line_in_one_read_is_split_into_cap_sized_pieces(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 4, false), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 4, false), FLM_OK);
     feed_str(&L, &g, "abcdefghij\nxy\n");
     assert_int_equal(g.n, 4);
     assert_string_equal(g.line[0], "abcd");
@@ -109,14 +109,14 @@ static void long_line_in_one_read_is_split_into_cap_sized_pieces(void **state)
     assert_string_equal(g.line[2], "ij");
     assert_string_equal(g.line[3], "xy");
     assert_int_equal(L.nsplit, 2);
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void long_line_across_reads_is_split_into_cap_sized_pieces(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 4, false), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 4, false), FLM_OK);
     feed_str(&L, &g, "abc");
     feed_str(&L, &g, "defghij");
     feed_str(&L, &g, "\n");
@@ -124,14 +124,14 @@ static void long_line_across_reads_is_split_into_cap_sized_pieces(void **state)
     assert_string_equal(g.line[0], "abcd");
     assert_string_equal(g.line[1], "efgh");
     assert_string_equal(g.line[2], "ij");
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void line_of_exactly_cap_bytes_gives_no_empty_extra_event(void **state)
 {
     struct exec_lines L;
     struct got g = {0};
-    assert_int_equal(exec_lines_init(&L, 4, false), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 4, false), FLM_OK);
     feed_str(&L, &g, "abcd\n");     /* whole line in one read */
     feed_str(&L, &g, "efgh");       /* buffered, then the terminator alone */
     feed_str(&L, &g, "\n");
@@ -142,7 +142,7 @@ static void line_of_exactly_cap_bytes_gives_no_empty_extra_event(void **state)
     assert_string_equal(g.line[2], "ijkl");
     assert_string_equal(g.line[3], "mnop");
     assert_int_equal(L.nsplit, 1);
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void long_utf8_line_is_cut_on_a_character_boundary(void **state)
@@ -151,7 +151,7 @@ static void long_utf8_line_is_cut_on_a_character_boundary(void **state)
     struct got g = {0};
     /* "ab" + EURO SIGN (3 bytes) + "c": a cut at 4 would split the euro. */
     const char *line = "ab\xe2\x82\xac" "c\n";
-    assert_int_equal(exec_lines_init(&L, 4, true), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 4, true), FLM_OK);
     feed_str(&L, &g, line);
     assert_int_equal(g.n, 2);
     assert_string_equal(g.line[0], "ab");
@@ -159,22 +159,22 @@ static void long_utf8_line_is_cut_on_a_character_boundary(void **state)
     /* the same bytes one at a time through the buffered path */
     g.n = 0;
     for (const char *p = line; *p; p++)
-        assert_int_equal(exec_lines_feed(&L, p, 1, collect, &g), FLM_OK);
+        assert_int_equal(flm_exec_lines_feed(&L, p, 1, collect, &g), FLM_OK);
     assert_int_equal(g.n, 2);
     assert_string_equal(g.line[0], "ab");
     assert_string_equal(g.line[1], "\xe2\x82\xac" "c");
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 static void callback_error_stops_the_feed_and_is_returned(void **state)
 {
     struct exec_lines L;
     struct got g = {.fail_at = 2};
-    assert_int_equal(exec_lines_init(&L, 64, true), FLM_OK);
+    assert_int_equal(flm_exec_lines_init(&L, 64, true), FLM_OK);
     const char *s = "1\n2\n3\n4\n";
-    assert_int_equal(exec_lines_feed(&L, s, strlen(s), collect, &g), FLM_EFULL);
+    assert_int_equal(flm_exec_lines_feed(&L, s, strlen(s), collect, &g), FLM_EFULL);
     assert_int_equal(g.n, 2);
-    exec_lines_free(&L);
+    flm_exec_lines_free(&L);
 }
 
 /* ---------------------------------------------------------------- recode */
@@ -184,7 +184,7 @@ static void assert_recode(enum exec_charset cs, const char *in, size_t n, const 
 {
     char out[256];
     size_t olen = 0;
-    const char *r = exec_recode(cs, in, n, out, &olen);
+    const char *r = flm_exec_recode(cs, in, n, out, &olen);
     assert_int_equal(olen, wlen);
     assert_memory_equal(r, want, wlen);
     if (same)
@@ -226,12 +226,12 @@ static void latin1_charset_keeps_every_byte(void **state)
 
 static void charset_names_match_java_aliases_case_insensitively(void **state)
 {
-    assert_int_equal(exec_charset_parse("utf-8"), EXEC_CS_UTF8);
-    assert_int_equal(exec_charset_parse("UTF8"), EXEC_CS_UTF8);
-    assert_int_equal(exec_charset_parse("iso-8859-1"), EXEC_CS_LATIN1);
-    assert_int_equal(exec_charset_parse("US-ASCII"), EXEC_CS_ASCII);
-    assert_int_equal(exec_charset_parse("UTF-16"), -1);
-    assert_int_equal(exec_charset_parse(""), -1);
+    assert_int_equal(flm_exec_charset_parse("utf-8"), EXEC_CS_UTF8);
+    assert_int_equal(flm_exec_charset_parse("UTF8"), EXEC_CS_UTF8);
+    assert_int_equal(flm_exec_charset_parse("iso-8859-1"), EXEC_CS_LATIN1);
+    assert_int_equal(flm_exec_charset_parse("US-ASCII"), EXEC_CS_ASCII);
+    assert_int_equal(flm_exec_charset_parse("UTF-16"), -1);
+    assert_int_equal(flm_exec_charset_parse(""), -1);
 }
 
 /* ------------------------------------------------------------------ argv */

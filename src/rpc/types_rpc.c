@@ -4,6 +4,11 @@
  */
 #include "core/component.h"
 
+extern const struct flm_type flm_source_thrift;
+extern const struct flm_type flm_sink_thrift;
+
 const struct flm_type *const flm_types_rpc[] = {
+    &flm_source_thrift,
+    &flm_sink_thrift,
     NULL,
 };

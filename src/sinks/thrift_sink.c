@@ -1,0 +1,540 @@
+/*
+ * thrift_sink.c - the thrift sink (Flume's org.apache.flume.sink.ThriftSink):
+ * takes batches from its channel and sends each as one appendBatch call of
+ * Flume's ThriftSourceProtocol (framed transport; compact protocol, binary
+ * with `protocol = binary`) to a thrift source (spec/wire.md (f),
+ * components.md 3.5).
+ *
+ * Thread: everything runs on the sink's runner thread, with blocking-style
+ * socket I/O on a non-blocking fd and poll() deadlines (connect-timeout for
+ * the connect, request-timeout for a whole call).  Once the agent stops
+ * (the channel's nowait flag) all waits end at most 3 seconds later; an
+ * abandoned call is rolled back, never committed.
+ *
+ * Ownership: struct tk_sink owns the socket, the send and receive buffers and
+ * the batch array.  Taken events belong to the transaction until commit
+ * (then they are freed here) or rollback (back to the channel).
+ *
+ * Delivery (as Flume's AbstractRpcSink): connect if needed (before taking),
+ * take up to batch-size events, send appendBatch, commit the take only when
+ * the reply is Status OK.  Anything else (connect/IO error, timeout,
+ * FAILED/ERROR/UNKNOWN status, exception, malformed reply) rolls the take
+ * back, counts EventWriteFail, destroys the connection and returns a negative
+ * code so the runner backs off.  Nothing is committed that the next hop did
+ * not acknowledge; a timeout after the server committed means a duplicate on
+ * retry (at-least-once, as Flume).
+ */
+#include "core/buf.h"
+#include "core/component.h"
+#include "rpc/thrift_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TK_REPLY_MAX (1u << 20)    /* bytes: a Status reply is ~30; cap what we accept */
+#define TK_SLICE_MS 200            /* poll slice, to notice stop requests */
+#define TK_STOP_GRACE_MS 3000      /* after a stop request, wait at most this much more */
+
+struct tk_conf {
+    char *hostname;
+    int port;
+    int batch_size;
+    int connect_timeout;
+    int request_timeout;
+    int reset_interval;
+    char *protocol;
+    bool ssl;
+    char *truststore;
+    char *truststore_password;
+    char *truststore_type;
+    struct flm_strv exclude_protocols;
+    bool kerberos;
+    char *client_principal;
+    char *client_keytab;
+    char *server_principal;
+    int max_connections;
+};
+
+static const struct flm_prop tk_props[] = {
+    {.name = "hostname", .type = FLM_P_STR, .off = FLM_OFF(struct tk_conf, hostname),
+     .flags = FLM_P_REQUIRED, .doc = "Host name or IP address of the thrift source."},
+    {.name = "port", .type = FLM_P_INT, .off = FLM_OFF(struct tk_conf, port),
+     .flags = FLM_P_REQUIRED, .min = 1, .max = 65535, .doc = "Port of the thrift source."},
+    {.name = "batch-size", .type = FLM_P_INT, .off = FLM_OFF(struct tk_conf, batch_size),
+     .def = "100", .min = 1, .max = 1000000,
+     .doc = "Events per appendBatch call and per channel transaction."},
+    {.name = "connect-timeout", .type = FLM_P_INT,
+     .off = FLM_OFF(struct tk_conf, connect_timeout), .def = "20000", .min = 1,
+     .max = 0x7fffffff, .doc = "Milliseconds allowed to connect."},
+    {.name = "request-timeout", .type = FLM_P_INT,
+     .off = FLM_OFF(struct tk_conf, request_timeout), .def = "20000", .min = 1,
+     .max = 0x7fffffff, .doc = "Milliseconds allowed for one call (send and reply)."},
+    {.name = "reset-connection-interval", .type = FLM_P_INT,
+     .off = FLM_OFF(struct tk_conf, reset_interval), .min = 0, .max = 0x7fffffff,
+     .alias = "connection-reset-interval",
+     .doc = "Seconds after which the connection is closed and re-opened (unset or 0: never)."},
+    {.name = "protocol", .type = FLM_P_STR, .off = FLM_OFF(struct tk_conf, protocol),
+     .def = "compact",
+     .doc = "compact or binary; only lower-case 'binary' selects binary and anything else "
+            "runs compact, as Flume."},
+    {.name = "ssl", .type = FLM_P_BOOL, .off = FLM_OFF(struct tk_conf, ssl), .def = "false",
+     .doc = "TLS client; not supported by flumen's thrift sink yet (true is a configuration "
+            "error)."},
+    {.name = "truststore", .type = FLM_P_STR, .off = FLM_OFF(struct tk_conf, truststore),
+     .doc = "Trust material (TLS)."},
+    {.name = "truststore-password", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, truststore_password), .flags = FLM_P_SECRET,
+     .doc = "Truststore password (TLS)."},
+    {.name = "truststore-type", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, truststore_type), .def = "JKS",
+     .doc = "JKS or PKCS12 (TLS)."},
+    {.name = "exclude-protocols", .type = FLM_P_LIST,
+     .off = FLM_OFF(struct tk_conf, exclude_protocols), .def = "SSLv3",
+     .doc = "Space-separated TLS protocols to disable (TLS)."},
+    {.name = "kerberos", .type = FLM_P_BOOL, .off = FLM_OFF(struct tk_conf, kerberos),
+     .def = "false",
+     .doc = "SASL/GSSAPI authentication; not supported by flumen (true is a configuration "
+            "error)."},
+    {.name = "client-principal", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, client_principal), .doc = "Kerberos (not supported)."},
+    {.name = "client-keytab", .type = FLM_P_STR, .off = FLM_OFF(struct tk_conf, client_keytab),
+     .doc = "Kerberos (not supported)."},
+    {.name = "server-principal", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, server_principal), .doc = "Kerberos (not supported)."},
+    {.name = "maxConnections", .type = FLM_P_INT,
+     .off = FLM_OFF(struct tk_conf, max_connections), .def = "5", .min = 1, .max = 0x7fffffff,
+     .flags = FLM_P_IGNORED,
+     .doc = "Flume's RPC client pool size; the sink uses one connection (one call at a time)."},
+    FLM_PROPS_END,
+};
+
+struct tk_sink {
+    struct flm_sink *s;
+    int proto;
+    int fd;                       /* -1 when not connected */
+    uint64_t opened_ms;           /* monotonic */
+    int32_t seqid;
+    uint64_t stop_seen_ms;        /* monotonic ms the agent's stop was first seen; 0 none */
+    char peer[300];               /* "host:port" */
+    struct flm_event **evs;
+    struct flm_buf out;
+    struct flm_buf in;
+};
+
+static int conf_protocol(const char *v)
+{
+    return v != NULL && strcmp(v, "binary") == 0 ? FLM_THRIFT_BINARY : FLM_THRIFT_COMPACT;
+}
+
+/* -------------------------------------------------------------- socket I/O */
+
+/* Text of errno e (thread-safe: GNU strerror_r). */
+static const char *errtext(int e, char *buf, size_t cap)
+{
+    return strerror_r(e, buf, cap);
+}
+
+static void conn_close(struct tk_sink *tk, const char *why)
+{
+    if (tk->fd < 0)
+        return;
+    close(tk->fd);
+    tk->fd = -1;
+    flm_ctr_add(&tk->s->c.ctr, FLM_SINK_CONNECTION_CLOSED, 1);
+    flm_debug(&tk->s->c.log, "closed connection to %s (%s)", tk->peer, why);
+}
+
+/* Waits until fd is ready for ev or the deadline (monotonic ms) passes; a
+ * stop request shortens the deadline.  FLM_OK, FLM_EAGAIN (timed out) or
+ * FLM_EIO (errno set). */
+static int wait_fd(struct tk_sink *tk, int fd, short ev, uint64_t *deadline)
+{
+    for (;;) {
+        uint64_t now = flm_mono_ms();
+        /* sink->stopping is only set once the runner has returned, so the
+         * channel's nowait flag (set when the agent stops) is the signal
+         * that reaches us while a call is in flight */
+        bool stopping = atomic_load(&tk->s->stopping) ||
+                        (tk->s->channel != NULL && atomic_load(&tk->s->channel->nowait));
+        if (stopping) {
+            /* one grace period per stop, not per wait: later calls of the
+             * drain give up at once */
+            if (tk->stop_seen_ms == 0)
+                tk->stop_seen_ms = now;
+            if (*deadline > tk->stop_seen_ms + TK_STOP_GRACE_MS)
+                *deadline = tk->stop_seen_ms + TK_STOP_GRACE_MS;
+        } else {
+            tk->stop_seen_ms = 0;
+        }
+        if (now >= *deadline)
+            return FLM_EAGAIN;
+        uint64_t left = *deadline - now;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int r = poll(&p, 1, (int)(left < TK_SLICE_MS ? left : TK_SLICE_MS));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return FLM_EIO;
+        }
+        if (r > 0)
+            return FLM_OK;
+    }
+}
+
+/* Connects to hostname:port within connect-timeout.  FLM_OK or FLM_EIO with
+ * the reason in why. */
+static int conn_open(struct tk_sink *tk, char *why, size_t whycap)
+{
+    const struct tk_conf *conf = tk->s->c.conf;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", conf->port);
+    int rc = getaddrinfo(conf->hostname, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(why, whycap, "cannot resolve '%s': %s", conf->hostname, gai_strerror(rc));
+        return FLM_EIO;
+    }
+    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->connect_timeout;
+    char eb[128];
+    int err = ECONNREFUSED;
+    bool timed_out = false;
+    for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            if (errno != EINPROGRESS) {
+                err = errno;
+                close(fd);
+                continue;
+            }
+            rc = wait_fd(tk, fd, POLLOUT, &deadline);
+            if (rc == FLM_EAGAIN) {
+                timed_out = true;
+                close(fd);
+                break;
+            }
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (rc != FLM_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
+                soerr != 0) {
+                err = rc != FLM_OK ? errno : soerr;
+                close(fd);
+                continue;
+            }
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        freeaddrinfo(res);
+        tk->fd = fd;
+        tk->opened_ms = flm_mono_ms();
+        return FLM_OK;
+    }
+    freeaddrinfo(res);
+    if (timed_out)
+        snprintf(why, whycap, "connect timed out after %d ms", conf->connect_timeout);
+    else
+        snprintf(why, whycap, "connect failed: %s", errtext(err, eb, sizeof(eb)));
+    return FLM_EIO;
+}
+
+static int send_all(struct tk_sink *tk, const uint8_t *p, size_t n, uint64_t *deadline,
+                    char *why, size_t whycap)
+{
+    char eb[128];
+    while (n > 0) {
+        ssize_t w = send(tk->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_fd(tk, tk->fd, POLLOUT, deadline);
+            if (rc == FLM_EAGAIN) {
+                snprintf(why, whycap, "request timed out while sending (%zu bytes unsent)", n);
+                return FLM_EIO;
+            }
+            if (rc != FLM_OK) {
+                snprintf(why, whycap, "poll failed: %s", errtext(errno, eb, sizeof(eb)));
+                return FLM_EIO;
+            }
+            continue;
+        }
+        snprintf(why, whycap, "send failed: %s", errtext(errno, eb, sizeof(eb)));
+        return FLM_EIO;
+    }
+    return FLM_OK;
+}
+
+/* Reads until tk->in holds at least want bytes. */
+static int recv_atleast(struct tk_sink *tk, size_t want, uint64_t *deadline, char *why,
+                        size_t whycap)
+{
+    char eb[128];
+    while (tk->in.len < want) {
+        if (flm_buf_reserve(&tk->in, want - tk->in.len) != FLM_OK) {
+            snprintf(why, whycap, "out of memory");
+            return FLM_ENOMEM;
+        }
+        ssize_t r = recv(tk->fd, tk->in.p + tk->in.len, tk->in.cap - tk->in.len, 0);
+        if (r > 0) {
+            tk->in.len += (size_t)r;
+            continue;
+        }
+        if (r == 0) {
+            snprintf(why, whycap, "connection closed by the server before the reply");
+            return FLM_EIO;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int rc = wait_fd(tk, tk->fd, POLLIN, deadline);
+            if (rc == FLM_EAGAIN) {
+                snprintf(why, whycap, "no reply within request-timeout");
+                return FLM_EIO;
+            }
+            if (rc != FLM_OK) {
+                snprintf(why, whycap, "poll failed: %s", errtext(errno, eb, sizeof(eb)));
+                return FLM_EIO;
+            }
+            continue;
+        }
+        snprintf(why, whycap, "receive failed: %s", errtext(errno, eb, sizeof(eb)));
+        return FLM_EIO;
+    }
+    return FLM_OK;
+}
+
+/* One appendBatch round trip for evs[0..n).  FLM_OK when the reply is
+ * Status OK; otherwise a negative code with the reason in why. */
+static int call_batch(struct tk_sink *tk, size_t n, char *why, size_t whycap)
+{
+    const struct tk_conf *conf = tk->s->c.conf;
+    tk->out.len = 0;
+    tk->in.len = 0;
+    int32_t seq = ++tk->seqid;
+    if (tk->seqid == INT32_MAX)
+        tk->seqid = 0;
+    int rc = flm_thrift_encode_call(tk->proto, FLM_THRIFT_M_APPEND_BATCH, seq, tk->evs, n,
+                                    &tk->out);
+    if (rc != FLM_OK) {
+        snprintf(why, whycap, "cannot encode the batch: %s", flm_strerror(rc));
+        return rc;
+    }
+    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->request_timeout;
+    rc = send_all(tk, tk->out.p, tk->out.len, &deadline, why, whycap);
+    if (rc != FLM_OK)
+        return rc;
+    rc = recv_atleast(tk, 4, &deadline, why, whycap);
+    if (rc != FLM_OK)
+        return rc;
+    size_t flen;
+    char fwhy[160];
+    rc = flm_thrift_frame_len(tk->in.p, tk->in.len, TK_REPLY_MAX, &flen, fwhy, sizeof(fwhy));
+    if (rc != FLM_OK) {
+        snprintf(why, whycap, "bad reply: %s", fwhy);
+        return FLM_EIO;
+    }
+    rc = recv_atleast(tk, 4 + flen, &deadline, why, whycap);
+    if (rc != FLM_OK)
+        return rc;
+    if (tk->in.len != 4 + flen) {
+        snprintf(why, whycap, "%zu unexpected bytes after the reply", tk->in.len - 4 - flen);
+        return FLM_EIO;
+    }
+    struct flm_thrift_reply rep;
+    char dwhy[200];
+    rc = flm_thrift_decode_reply(tk->proto, tk->in.p + 4, flen, &rep, dwhy, sizeof(dwhy));
+    if (rc != FLM_OK) {
+        snprintf(why, whycap, "bad reply (%s protocol): %s",
+                 tk->proto == FLM_THRIFT_BINARY ? "binary" : "compact", dwhy);
+        return FLM_EIO;
+    }
+    if (rep.msgtype == FLM_THRIFT_EXCEPTION) {
+        snprintf(why, whycap, "server answered with an exception (type %d): %s", rep.ex_type,
+                 rep.ex_msg);
+        return FLM_EIO;
+    }
+    if (rep.seqid != seq || strcmp(rep.name, "appendBatch") != 0) {
+        snprintf(why, whycap, "reply does not match the call (%s seqid %d, expected appendBatch "
+                 "seqid %d)", rep.name, rep.seqid, seq);
+        return FLM_EIO;
+    }
+    if (rep.status != FLM_THRIFT_OK) {
+        snprintf(why, whycap, "server answered %s (%d)", flm_thrift_status_name(rep.status),
+                 rep.status);
+        return FLM_EIO;
+    }
+    return FLM_OK;
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static int tk_validate(void *conf, const char *comp, struct flm_diag *d)
+{
+    const struct tk_conf *c = conf;
+    int rc = FLM_OK;
+    if (c->protocol != NULL && strcmp(c->protocol, "binary") != 0 &&
+        strcmp(c->protocol, "compact") != 0) {
+        if (strcasecmp(c->protocol, "binary") == 0)
+            flm_diag_add(d, FLM_SEV_WARN, NULL, 0, comp, "protocol",
+                         "'%s' runs the compact protocol, as in Flume (only lower-case 'binary' "
+                         "selects binary)", c->protocol);
+        else if (strcasecmp(c->protocol, "compact") != 0)
+            flm_diag_add(d, FLM_SEV_WARN, NULL, 0, comp, "protocol",
+                         "invalid protocol '%s'; using compact (as Flume)", c->protocol);
+    }
+    if (c->ssl) {
+        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "ssl",
+                     "ssl = true: TLS is not supported by flumen's thrift sink yet");
+        rc = FLM_ERR;
+    }
+    if (c->kerberos) {
+        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "kerberos",
+                     "kerberos = true: SASL/Kerberos authentication is not supported by flumen");
+        rc = FLM_ERR;
+    }
+    return rc;
+}
+
+static int tk_init(struct flm_sink *s, struct flm_err *err)
+{
+    const struct tk_conf *conf = s->c.conf;
+    if (conf->ssl)
+        return flm_err_set(err, FLM_ERR, "ssl: TLS is not supported by the thrift sink yet");
+    if (conf->kerberos)
+        return flm_err_set(err, FLM_ERR, "kerberos: Kerberos is not supported by flumen");
+    struct tk_sink *tk = calloc(1, sizeof(*tk));
+    if (tk == NULL)
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    tk->evs = calloc((size_t)conf->batch_size, sizeof(*tk->evs));
+    if (tk->evs == NULL) {
+        free(tk);
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    }
+    tk->s = s;
+    tk->fd = -1;
+    tk->proto = conf_protocol(conf->protocol);
+    snprintf(tk->peer, sizeof(tk->peer), "%s:%d", conf->hostname, conf->port);
+    flm_buf_init(&tk->out, (size_t)0x7fffffff);
+    flm_buf_init(&tk->in, TK_REPLY_MAX + 4);
+    s->c.ctx = tk;
+    return FLM_OK;
+}
+
+static int tk_start(struct flm_sink *s, struct flm_err *err)
+{
+    struct tk_sink *tk = s->c.ctx;
+    (void)err;
+    flm_info(&s->c.log, "sending to %s (Thrift framed, %s protocol, batch-size %d)", tk->peer,
+             tk->proto == FLM_THRIFT_BINARY ? "binary" : "compact",
+             ((const struct tk_conf *)s->c.conf)->batch_size);
+    return FLM_OK;
+}
+
+static int tk_process(struct flm_sink *s)
+{
+    struct tk_sink *tk = s->c.ctx;
+    const struct tk_conf *conf = s->c.conf;
+    char why[400];
+
+    if (tk->fd >= 0 && conf->reset_interval > 0 &&
+        flm_mono_ms() - tk->opened_ms >= (uint64_t)conf->reset_interval * 1000u)
+        conn_close(tk, "reset-connection-interval reached");
+    if (tk->fd < 0) {
+        int rc = conn_open(tk, why, sizeof(why));
+        if (rc != FLM_OK) {
+            flm_ctr_add(&s->c.ctr, FLM_SINK_CONNECTION_FAILED, 1);
+            flm_ctr_add(&s->c.ctr, FLM_SINK_EVENT_WRITE_FAIL, 1);
+            flm_log_limited(FLM_LOG_WARN, &s->c.log, 0, "%s: %s; will retry", tk->peer, why);
+            return rc;
+        }
+        flm_ctr_add(&s->c.ctr, FLM_SINK_CONNECTION_CREATED, 1);
+        flm_info(&s->c.log, "connected to %s", tk->peer);
+    }
+
+    struct flm_txn *tx;
+    size_t n;
+    int rc = flm_sink_take(s, (size_t)conf->batch_size, &tx, tk->evs, &n);
+    if (rc != FLM_OK)
+        return rc;
+    if (n == 0)
+        return FLM_BACKOFF;
+    rc = call_batch(tk, n, why, sizeof(why));
+    if (rc != FLM_OK) {
+        flm_sink_rollback(s, tx);
+        flm_ctr_add(&s->c.ctr, FLM_SINK_EVENT_WRITE_FAIL, 1);
+        flm_log_limited(FLM_LOG_WARN, &s->c.log, 0,
+                        "%s: appendBatch of %zu event(s) failed: %s; rolled back, will retry",
+                        tk->peer, n, why);
+        conn_close(tk, "failed call");
+        return rc == FLM_ENOMEM ? FLM_ENOMEM : FLM_EIO;
+    }
+    rc = flm_sink_commit(s, tx, n);
+    if (rc != FLM_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        flm_event_free(tk->evs[i]);
+    return FLM_READY;
+}
+
+static void tk_stop(struct flm_sink *s)
+{
+    struct tk_sink *tk = s->c.ctx;
+    if (tk != NULL)
+        conn_close(tk, "sink stopped");
+}
+
+static void tk_destroy(struct flm_sink *s)
+{
+    struct tk_sink *tk = s->c.ctx;
+    if (tk == NULL)
+        return;
+    if (tk->fd >= 0)
+        close(tk->fd);
+    flm_buf_free(&tk->out);
+    flm_buf_free(&tk->in);
+    free(tk->evs);
+    free(tk);
+    s->c.ctx = NULL;
+}
+
+static const struct flm_sink_ops tk_ops = {
+    .init = tk_init,
+    .start = tk_start,
+    .process = tk_process,
+    .stop = tk_stop,
+    .destroy = tk_destroy,
+};
+
+const struct flm_type flm_sink_thrift = {
+    .kind = FLM_SINK,
+    .alias = "thrift",
+    .klass = "org.apache.flume.sink.ThriftSink",
+    .summary = "Sends batches to a thrift source (Flume's appendBatch over framed Thrift, "
+               "compact or binary protocol).",
+    .props = tk_props,
+    .conf_size = sizeof(struct tk_conf),
+    .validate = tk_validate,
+    .batch_key = "batch-size",
+    .no_counters = false,
+    .ops = &tk_ops,
+};

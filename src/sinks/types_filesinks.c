@@ -4,6 +4,10 @@
  */
 #include "core/component.h"
 
+extern const struct flm_type flm_sink_file_roll, flm_sink_hdfs;
+
 const struct flm_type *const flm_types_filesinks[] = {
+    &flm_sink_file_roll,
+    &flm_sink_hdfs,
     NULL,
 };

@@ -164,6 +164,15 @@ static void counters_end(struct flm_component *c)
                  c->name, line);
 }
 
+/* Tells a sink group's runner and its sinks to stop now: a sink blocked in
+ * network I/O watches `stopping` to give up early (and roll back). */
+static void group_stop_now(struct group_slot *gs)
+{
+    for (size_t k = 0; k < gs->g->nsinks; k++)
+        atomic_store(&gs->g->sinks[k]->stopping, true);
+    runner_signal(gs->r, false, 0);
+}
+
 bool flm_agent_empty(const struct flm_agent *a)
 {
     return a == NULL || (a->nsrcs == 0 && a->nsinks == 0);
@@ -214,6 +223,7 @@ int flm_agent_start(struct flm_agent *a, struct flm_err *err)
                       a->chans[ss->chan].ch->c.name);
             continue;
         }
+        atomic_store(&s->stopping, false);
         counters_begin(&s->c, "SINK");
         if ((ops->init && ops->init(s, &e) != FLM_OK) || (ops->start && ops->start(s, &e) != FLM_OK)) {
             flm_error(&s->c.log, "sink failed to start: %s", e.msg);
@@ -360,13 +370,13 @@ void flm_agent_stop(struct flm_agent *a, bool drain, unsigned drain_ms)
                     break;
                 }
                 if (flm_mono_ms() >= deadline)
-                    runner_signal(r, false, 0);
+                    group_stop_now(&a->groups[i]);
             }
         }
     } else {
         for (size_t i = 0; i < a->ngroups; i++)
             if (a->groups[i].live)
-                runner_signal(a->groups[i].r, false, 0);
+                group_stop_now(&a->groups[i]);
     }
     for (size_t i = 0; i < a->ngroups; i++) {
         if (!a->groups[i].live)

@@ -1,6 +1,13 @@
 /*
  * event.c - single-allocation events.  Layout of one block:
- *   struct flm_event | hdr[nhdr] | key0\0 val0\0 key1\0 ... | body \0
+ *
+ *   struct flm_event | hdr[hcap] | key0\0 val0\0 key1\0 ... | body \0 | spare
+ *
+ * `used` is the offset of the first spare byte and `size` the block size.
+ * Events made by sources have no spare room (hcap == nhdr, used == size).
+ * flm_event_set_header writes into the spare room when it can and otherwise
+ * rebuilds the block once with room for a few more headers.  Strings of a
+ * replaced or removed header stay in the block until the next rebuild.
  * Pure functions; safe from any thread on events the caller owns.
  */
 #include "core/event.h"
@@ -10,47 +17,89 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct flm_event *build(const void *body, size_t len, const struct flm_hdr *hdrs,
-                               size_t nhdr, const char *skip_key)
-{
-    size_t sz = sizeof(struct flm_event), tmp;
-    size_t keep = 0;
+#define EV_SPARE_SLOTS 4     /* header slots added when a block is rebuilt */
+#define EV_SPARE_BYTES 96    /* bytes added for the strings of later headers */
 
-    if (len > UINT32_MAX - 1)
-        return NULL;
+struct keyref {
+    const char *key;
+    uint32_t klen;
+    uint32_t idx;
+};
+
+static int keyref_cmp(const void *a, const void *b)
+{
+    const struct keyref *x = a, *y = b;
+    uint32_t l = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, l);
+    if (c != 0)
+        return c;
+    if (x->klen != y->klen)
+        return x->klen < y->klen ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Marks in drop[] every header that a later one with the same key overrides
+ * (a map: last wins).  Quadratic for the usual handful of headers, sorted
+ * beyond that so a peer cannot make one event cost O(n^2).  -1 on ENOMEM. */
+static int mark_dups(const struct flm_hdr *hdrs, size_t n, unsigned char *drop)
+{
+    memset(drop, 0, n);
+    if (n <= 16) {
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = i + 1; j < n; j++)
+                if (hdrs[j].klen == hdrs[i].klen &&
+                    memcmp(hdrs[j].key, hdrs[i].key, hdrs[i].klen) == 0) {
+                    drop[i] = 1;
+                    break;
+                }
+        return 0;
+    }
+    struct keyref *r = malloc(n * sizeof(*r));
+    if (r == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        r[i] = (struct keyref){hdrs[i].key, hdrs[i].klen, (uint32_t)i};
+    qsort(r, n, sizeof(*r), keyref_cmp);
+    for (size_t i = 0; i + 1 < n; i++)
+        if (r[i].klen == r[i + 1].klen && memcmp(r[i].key, r[i + 1].key, r[i].klen) == 0)
+            drop[r[i].idx] = 1;
+    free(r);
+    return 0;
+}
+
+/* Builds a block holding body and the headers not dropped, with room for
+ * extra_slots more headers and extra_bytes more string bytes. */
+static struct flm_event *build(const void *body, size_t len, const struct flm_hdr *hdrs,
+                               size_t nhdr, size_t extra_slots, size_t extra_bytes)
+{
+    unsigned char stackdrop[64];
+    unsigned char *drop = nhdr <= sizeof(stackdrop) ? stackdrop : malloc(nhdr);
+    struct flm_event *ev = NULL;
+    size_t sz = sizeof(struct flm_event), keep = 0, tmp;
+
+    if (drop == NULL || len > UINT32_MAX - 1 || mark_dups(hdrs, nhdr, drop) != 0)
+        goto out;
     for (size_t i = 0; i < nhdr; i++) {
-        /* A later duplicate or the skipped key drops this entry. */
-        int dup = 0;
-        if (skip_key != NULL && strcmp(hdrs[i].key, skip_key) == 0)
-            dup = 1;
-        for (size_t j = i + 1; j < nhdr && !dup; j++)
-            if (hdrs[j].klen == hdrs[i].klen && memcmp(hdrs[j].key, hdrs[i].key, hdrs[i].klen) == 0)
-                dup = 1;
-        if (dup)
+        if (drop[i])
             continue;
         keep++;
-        if (flm_size_add(sz, sizeof(struct flm_hdr) + (size_t)hdrs[i].klen + hdrs[i].vlen + 2, &sz))
-            return NULL;
+        if (flm_size_add(sz, sizeof(struct flm_hdr) + (size_t)hdrs[i].klen + hdrs[i].vlen + 2,
+                         &sz))
+            goto out;
     }
-    if (flm_size_add(sz, len + 1, &tmp))
-        return NULL;
-    sz = tmp;
-
-    struct flm_event *ev = malloc(sz);
-    if (ev == NULL)
-        return NULL;
+    if (flm_size_add(sz, len + 1, &tmp) || flm_size_add(tmp, extra_bytes, &tmp) ||
+        flm_size_add(tmp, extra_slots * sizeof(struct flm_hdr), &sz) || sz > UINT32_MAX)
+        goto out;
+    if ((ev = malloc(sz)) == NULL)
+        goto out;
     ev->nhdr = (uint32_t)keep;
+    ev->hcap = (uint32_t)(keep + extra_slots);
     ev->body_len = (uint32_t)len;
-    char *p = (char *)&ev->hdr[keep];
+    ev->size = (uint32_t)sz;
+    char *p = (char *)&ev->hdr[ev->hcap];
     size_t k = 0;
     for (size_t i = 0; i < nhdr; i++) {
-        int dup = 0;
-        if (skip_key != NULL && strcmp(hdrs[i].key, skip_key) == 0)
-            dup = 1;
-        for (size_t j = i + 1; j < nhdr && !dup; j++)
-            if (hdrs[j].klen == hdrs[i].klen && memcmp(hdrs[j].key, hdrs[i].key, hdrs[i].klen) == 0)
-                dup = 1;
-        if (dup)
+        if (drop[i])
             continue;
         struct flm_hdr *h = &ev->hdr[k++];
         h->klen = hdrs[i].klen;
@@ -68,6 +117,10 @@ static struct flm_event *build(const void *body, size_t len, const struct flm_hd
     if (len > 0)
         memcpy(p, body, len);
     p[len] = '\0';
+    ev->used = (uint32_t)((p + len + 1) - (char *)ev);
+out:
+    if (drop != stackdrop)
+        free(drop);
     return ev;
 }
 
@@ -76,25 +129,26 @@ struct flm_event *flm_event_new(const void *body, size_t len, const struct flm_h
 {
     if (nhdr == 0) {
         /* Hot path (netcat, seq, exec): no header bookkeeping at all. */
-        if (len > UINT32_MAX - 1)
+        if (len > UINT32_MAX - 1 - sizeof(struct flm_event))
             return NULL;
         struct flm_event *ev = malloc(sizeof(*ev) + len + 1);
         if (ev == NULL)
             return NULL;
-        ev->nhdr = 0;
+        ev->nhdr = ev->hcap = 0;
         ev->body_len = (uint32_t)len;
+        ev->size = ev->used = (uint32_t)(sizeof(*ev) + len + 1);
         ev->body = (uint8_t *)&ev->hdr[0];
         if (len > 0)
             memcpy(ev->body, body, len);
         ev->body[len] = '\0';
         return ev;
     }
-    return build(body, len, hdrs, nhdr, NULL);
+    return build(body, len, hdrs, nhdr, 0, 0);
 }
 
 struct flm_event *flm_event_dup(const struct flm_event *ev)
 {
-    return build(ev->body, ev->body_len, ev->hdr, ev->nhdr, NULL);
+    return build(ev->body, ev->body_len, ev->hdr, ev->nhdr, 0, 0);
 }
 
 void flm_event_free(struct flm_event *ev)
@@ -110,21 +164,63 @@ const char *flm_event_header(const struct flm_event *ev, const char *key)
     return NULL;
 }
 
+/* Copies a string into the spare room; NULL when it does not fit. */
+static const char *spare_put(struct flm_event *ev, const char *s, size_t n)
+{
+    if (ev->size - ev->used < n + 1)
+        return NULL;
+    char *p = (char *)ev + ev->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    ev->used += (uint32_t)(n + 1);
+    return p;
+}
+
 int flm_event_set_header(struct flm_event **evp, const char *key, const char *val)
 {
     struct flm_event *ev = *evp;
+    size_t klen = strlen(key), vlen = strlen(val);
+    if (klen > UINT32_MAX / 4 || vlen > UINT32_MAX / 4)
+        return FLM_ENOMEM;
+
+    for (uint32_t i = 0; i < ev->nhdr; i++) {
+        struct flm_hdr *h = &ev->hdr[i];
+        if (h->klen != klen || memcmp(h->key, key, klen) != 0)
+            continue;
+        if (vlen <= h->vlen) { /* the old value's bytes are ours to reuse */
+            memmove((char *)h->val, val, vlen);
+            ((char *)h->val)[vlen] = '\0';
+            h->vlen = (uint32_t)vlen;
+            return FLM_OK;
+        }
+        const char *v = spare_put(ev, val, vlen);
+        if (v != NULL) {
+            h->val = v;
+            h->vlen = (uint32_t)vlen;
+            return FLM_OK;
+        }
+        break; /* rebuild below; the table entry is replaced there */
+    }
+    if (ev->nhdr < ev->hcap && flm_event_header(ev, key) == NULL &&
+        ev->size - ev->used >= klen + vlen + 2) {
+        struct flm_hdr *h = &ev->hdr[ev->nhdr];
+        h->key = spare_put(ev, key, klen);
+        h->val = spare_put(ev, val, vlen);
+        h->klen = (uint32_t)klen;
+        h->vlen = (uint32_t)vlen;
+        ev->nhdr++;
+        return FLM_OK;
+    }
+
     struct flm_hdr stack[16];
     struct flm_hdr *h = stack;
     size_t n = ev->nhdr + 1;
-
-    if (n > sizeof(stack) / sizeof(stack[0])) {
-        h = malloc(n * sizeof(*h));
-        if (h == NULL)
-            return FLM_ENOMEM;
-    }
+    if (n > sizeof(stack) / sizeof(stack[0]) && (h = malloc(n * sizeof(*h))) == NULL)
+        return FLM_ENOMEM;
     memcpy(h, ev->hdr, ev->nhdr * sizeof(*h));
-    h[ev->nhdr] = flm_hdr_str(key, val);
-    struct flm_event *nev = build(ev->body, ev->body_len, h, n, NULL);
+    h[ev->nhdr] = (struct flm_hdr){key, val, (uint32_t)klen, (uint32_t)vlen};
+    struct flm_event *nev =
+        build(ev->body, ev->body_len, h, n, EV_SPARE_SLOTS, EV_SPARE_BYTES);
     if (h != stack)
         free(h);
     if (nev == NULL)
@@ -138,7 +234,8 @@ void flm_event_remove_header(struct flm_event *ev, const char *key)
 {
     for (uint32_t i = 0; i < ev->nhdr; i++) {
         if (strcmp(ev->hdr[i].key, key) == 0) {
-            /* Strings stay where they are; only the table shrinks. */
+            /* Strings stay where they are; only the table shrinks (the slot
+             * becomes spare). */
             memmove(&ev->hdr[i], &ev->hdr[i + 1], (ev->nhdr - i - 1) * sizeof(ev->hdr[0]));
             ev->nhdr--;
             return;
@@ -148,8 +245,5 @@ void flm_event_remove_header(struct flm_event *ev, const char *key)
 
 size_t flm_event_size(const struct flm_event *ev)
 {
-    size_t sz = sizeof(*ev) + ev->body_len + 1;
-    for (uint32_t i = 0; i < ev->nhdr; i++)
-        sz += sizeof(struct flm_hdr) + ev->hdr[i].klen + ev->hdr[i].vlen + 2;
-    return sz;
+    return ev->size;
 }

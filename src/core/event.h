@@ -32,6 +32,9 @@ struct flm_event {
     uint32_t nhdr;
     uint32_t body_len;   /* bytes */
     uint8_t *body;       /* points inside this allocation */
+    uint32_t hcap;       /* slots in hdr[] (>= nhdr); spare slots let headers be added in place */
+    uint32_t used;       /* bytes of the block in use; strings added later go here */
+    uint32_t size;       /* bytes of the whole block */
     struct flm_hdr hdr[];
 };
 
@@ -45,8 +48,11 @@ void flm_event_free(struct flm_event *ev);
 /* Value of header key, or NULL. */
 const char *flm_event_header(const struct flm_event *ev, const char *key);
 
-/* Sets (replaces) a header, rebuilding the single allocation: *ev may move.
- * On FLM_ENOMEM *ev is unchanged and still valid. */
+/* Sets (replaces) a header.  In place when the block has room (a spare header
+ * slot and spare bytes at its end); otherwise the block is rebuilt once with
+ * room for a few more headers, so a chain of header interceptors costs one
+ * rebuild per event, not one each: *ev may move.  On FLM_ENOMEM *ev is
+ * unchanged and still valid. */
 int flm_event_set_header(struct flm_event **ev, const char *key, const char *val);
 /* Removes a header if present (in place; never allocates). */
 void flm_event_remove_header(struct flm_event *ev, const char *key);

@@ -277,6 +277,69 @@ static void size_accounts_for_every_part(void **state)
     flm_event_free(NULL);   /* free(NULL)-like */
 }
 
+/* A chain of header interceptors: the first set rebuilds the block with
+ * room to spare, the next ones write in place (the pointer stays put). */
+static void later_header_sets_happen_in_place(void **state)
+{
+    (void)state;
+    struct flm_event *ev = flm_event_new("body", 4, NULL, 0);
+    assert_non_null(ev);
+    assert_int_equal(flm_event_set_header(&ev, "timestamp", "1700000000000"), FLM_OK);
+    struct flm_event *after_first = ev;
+    assert_int_equal(flm_event_set_header(&ev, "host", "10.0.0.1"), FLM_OK);
+    assert_int_equal(flm_event_set_header(&ev, "datacenter", "east"), FLM_OK);
+    assert_ptr_equal(ev, after_first);
+    /* Replacing with a shorter value reuses its bytes, a longer one the spare room. */
+    assert_int_equal(flm_event_set_header(&ev, "datacenter", "w"), FLM_OK);
+    assert_int_equal(flm_event_set_header(&ev, "host", "a-much-longer-host-name"), FLM_OK);
+    assert_ptr_equal(ev, after_first);
+    assert_string_equal(flm_event_header(ev, "timestamp"), "1700000000000");
+    assert_string_equal(flm_event_header(ev, "host"), "a-much-longer-host-name");
+    assert_string_equal(flm_event_header(ev, "datacenter"), "w");
+    assert_int_equal(ev->nhdr, 3);
+    assert_memory_equal(ev->body, "body", 5);
+    /* Everything still lives inside the block. */
+    for (uint32_t i = 0; i < ev->nhdr; i++) {
+        assert_true((const char *)ev->hdr[i].val >= (const char *)ev);
+        assert_true((const char *)ev->hdr[i].val + ev->hdr[i].vlen < (const char *)ev + ev->size);
+    }
+    /* A copy is compact again and equal. */
+    struct flm_event *d = flm_event_dup(ev);
+    assert_non_null(d);
+    assert_int_equal(d->hcap, d->nhdr);
+    assert_int_equal(d->used, d->size);
+    assert_string_equal(flm_event_header(d, "host"), "a-much-longer-host-name");
+    flm_event_free(d);
+    flm_event_free(ev);
+}
+
+/* Many headers with duplicates: last wins, and it does not take O(n^2). */
+static void many_duplicate_headers_keep_the_last_of_each(void **state)
+{
+    (void)state;
+    enum { N = 200000, KEYS = 1000 };
+    struct flm_hdr *h = malloc(N * sizeof(*h));
+    char (*keys)[16] = malloc(KEYS * sizeof(*keys));
+    char (*vals)[16] = malloc(N * sizeof(*vals));
+    assert_non_null(h);
+    for (int k = 0; k < KEYS; k++)
+        snprintf(keys[k], sizeof(keys[k]), "k%d", k);
+    for (int i = 0; i < N; i++) {
+        snprintf(vals[i], sizeof(vals[i]), "%d", i);
+        h[i] = flm_hdr_str(keys[i % KEYS], vals[i]);
+    }
+    struct flm_event *ev = flm_event_new("x", 1, h, N);
+    assert_non_null(ev);
+    assert_int_equal(ev->nhdr, KEYS);
+    char want[16];
+    snprintf(want, sizeof(want), "%d", N - KEYS + 7);
+    assert_string_equal(flm_event_header(ev, "k7"), want);
+    flm_event_free(ev);
+    free(h);
+    free(keys);
+    free(vals);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +354,8 @@ int main(void)
         cmocka_unit_test(large_binary_bodies_round_trip),
         cmocka_unit_test(body_of_four_gib_or_more_is_refused),
         cmocka_unit_test(size_accounts_for_every_part),
+        cmocka_unit_test(later_header_sets_happen_in_place),
+        cmocka_unit_test(many_duplicate_headers_keep_the_last_of_each),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

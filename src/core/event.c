@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,8 +159,11 @@ void flm_event_free(struct flm_event *ev)
 
 const char *flm_event_header(const struct flm_event *ev, const char *key)
 {
+    /* Lengths first: interceptors and selectors look headers up per event,
+     * and most keys differ in length (strcmp was 11% of a routing run). */
+    size_t klen = strlen(key);
     for (uint32_t i = 0; i < ev->nhdr; i++)
-        if (strcmp(ev->hdr[i].key, key) == 0)
+        if (ev->hdr[i].klen == klen && memcmp(ev->hdr[i].key, key, klen) == 0)
             return ev->hdr[i].val;
     return NULL;
 }
@@ -183,10 +187,12 @@ int flm_event_set_header(struct flm_event **evp, const char *key, const char *va
     if (klen > UINT32_MAX / 4 || vlen > UINT32_MAX / 4)
         return FLM_ENOMEM;
 
+    bool exists = false;
     for (uint32_t i = 0; i < ev->nhdr; i++) {
         struct flm_hdr *h = &ev->hdr[i];
         if (h->klen != klen || memcmp(h->key, key, klen) != 0)
             continue;
+        exists = true;
         if (vlen <= h->vlen) { /* the old value's bytes are ours to reuse */
             memmove((char *)h->val, val, vlen);
             ((char *)h->val)[vlen] = '\0';
@@ -201,7 +207,7 @@ int flm_event_set_header(struct flm_event **evp, const char *key, const char *va
         }
         break; /* rebuild below; the table entry is replaced there */
     }
-    if (ev->nhdr < ev->hcap && flm_event_header(ev, key) == NULL &&
+    if (!exists && ev->nhdr < ev->hcap &&
         ev->size - ev->used >= klen + vlen + 2) {
         struct flm_hdr *h = &ev->hdr[ev->nhdr];
         h->key = spare_put(ev, key, klen);
@@ -232,8 +238,9 @@ int flm_event_set_header(struct flm_event **evp, const char *key, const char *va
 
 void flm_event_remove_header(struct flm_event *ev, const char *key)
 {
+    size_t klen = strlen(key);
     for (uint32_t i = 0; i < ev->nhdr; i++) {
-        if (strcmp(ev->hdr[i].key, key) == 0) {
+        if (ev->hdr[i].klen == klen && memcmp(ev->hdr[i].key, key, klen) == 0) {
             /* Strings stay where they are; only the table shrinks (the slot
              * becomes spare). */
             memmove(&ev->hdr[i], &ev->hdr[i + 1], (ev->nhdr - i - 1) * sizeof(ev->hdr[0]));

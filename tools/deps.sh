@@ -7,7 +7,7 @@ PKGS=(cmake ninja-build gcc clang pkg-config make
       libuv1-dev libcmocka-dev libjansson-dev libssl-dev zlib1g-dev libmimalloc-dev
       libavro-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev libpcre2-dev libcurl4-openssl-dev
       python3-avro python3-thrift thrift-compiler python3-snappy python3-lz4 python3-zstandard
-      netcat-openbsd curl python3 procps bsdutils)
+      netcat-openbsd curl python3 procps bsdutils openssl)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()

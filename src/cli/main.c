@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "\n"
             "Commands:\n"
             "  agent        run an agent (flume-ng agent)\n"
+            "  avro-client  send lines as events to an avro source: -H host -p port [-F file |\n"
+            "               --dirname dir] [-R headerFile] [-P rpcProps] (flume-ng avro-client)\n"
             "  check        validate a config: print the resolved flow and every problem\n"
             "  help [TYPE]  this text, or the property table of a component type\n"
             "  version      print the version\n"
@@ -568,6 +570,8 @@ static int cmd_gendocs(int argc, char **argv)
     return 0;
 }
 
+int flm_cmd_avro_client(int argc, char **argv); /* src/cli/avro_client.c */
+
 int main(int argc, char **argv)
 {
 #ifndef FLM_HAVE_MIMALLOC
@@ -583,6 +587,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "agent") == 0 || strcmp(cmd, "node") == 0)
         return cmd_agent(argc - 2, argv + 2);
+    if (strcmp(cmd, "avro-client") == 0)
+        return flm_cmd_avro_client(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)

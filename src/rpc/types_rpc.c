@@ -6,9 +6,13 @@
 
 extern const struct flm_type flm_source_thrift;
 extern const struct flm_type flm_sink_thrift;
+extern const struct flm_type flm_source_avro;
+extern const struct flm_type flm_sink_avro;
 
 const struct flm_type *const flm_types_rpc[] = {
     &flm_source_thrift,
     &flm_sink_thrift,
+    &flm_source_avro,
+    &flm_sink_avro,
     NULL,
 };

@@ -1,0 +1,362 @@
+/*
+ * transport.c - libflumen-client's two transports (the flm_client_ops of
+ * client_int.h): Avro RPC over flumen's blocking Avro connection
+ * (src/rpc/avro_rpc.c: handshake, framing, deflate), and Thrift
+ * (ThriftSourceProtocol, framed transport, compact or binary protocol) over
+ * a socket handled here with poll() deadlines, using the codec of
+ * src/rpc/thrift_proto.c.
+ *
+ * Owns: one heap object per open connection (returned as the opaque conn).
+ * Threads: the caller's; a connection is used by one thread at a time.
+ */
+#include "client_int.h"
+
+#include "core/buf.h"
+#include "core/counters.h"
+#include "core/err.h"
+#include "rpc/avro_rpc.h"
+#include "rpc/thrift_proto.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TR_REPLY_MAX (1u << 20)   /* a Thrift Status reply is ~30 bytes */
+
+/* ------------------------------------------------------------------ Avro */
+
+struct av_conn {
+    struct flm_avro_conn c;
+    bool first;   /* the first call carries the handshake: connect-timeout covers it */
+};
+
+static int avro_open(void *arg, const struct flm_client_conf *conf,
+                     const struct flm_client_host *h, void **conn, char *why, size_t whycap)
+{
+    (void)arg;
+    struct av_conn *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        snprintf(why, whycap, "out of memory");
+        return FLUMEN_ENOMEM;
+    }
+    struct flm_err err = {0};
+    int rc = flm_avro_connect_tls(&a->c, h->host, h->port, conf->connect_timeout, conf->level,
+                                  conf->ssl_ctx, NULL, &err);
+    if (rc != FLM_OK) {
+        free(a);   /* flm_avro_connect_tls closed what it opened */
+        snprintf(why, whycap, "%s", err.msg);
+        return rc == FLM_ENOMEM ? FLUMEN_ENOMEM : FLUMEN_ECONNECT;
+    }
+    a->first = true;
+    *conn = a;
+    return FLUMEN_OK;
+}
+
+static int avro_call(void *arg, const struct flm_client_conf *conf, void *conn, int msg,
+                     struct flm_event *const *evs, size_t n, char *why, size_t whycap)
+{
+    (void)arg;
+    struct av_conn *a = conn;
+    struct flm_avro_conn *c = &a->c;
+    struct flm_err err = {0};
+    int status = FLM_AVRO_UNKNOWN;
+    int m = msg == FLM_CLIENT_APPEND ? FLM_AVRO_MSG_APPEND : FLM_AVRO_MSG_APPEND_BATCH;
+    int timeout = conf->request_timeout;
+    if (a->first && conf->connect_timeout > timeout)
+        timeout = conf->connect_timeout;
+    a->first = false;
+    int rc = flm_avro_call(c, m, evs, n, timeout, &status, &err);
+    if (rc == FLM_OK) {
+        if (status == FLM_AVRO_OK)
+            return FLUMEN_OK;
+        snprintf(why, whycap, "%s: the source answered %s for %zu event(s)", c->peer,
+                 status == FLM_AVRO_FAILED ? "FAILED" : "UNKNOWN", n);
+        return FLUMEN_EREFUSED;
+    }
+    snprintf(why, whycap, "%s", err.msg);
+    switch (rc) {
+    case FLM_ENOMEM: return FLUMEN_ENOMEM;
+    case FLM_ERR:
+    case FLM_ECORRUPT: return FLUMEN_EPROTO;
+    default: return FLUMEN_EIO;
+    }
+}
+
+static void avro_close(void *arg, void *conn)
+{
+    (void)arg;
+    struct av_conn *a = conn;
+    flm_avro_close(&a->c);
+    free(a);
+}
+
+const struct flm_client_ops flm_client_avro_ops = {
+    .open = avro_open, .call = avro_call, .close = avro_close,
+};
+
+/* ---------------------------------------------------------------- Thrift */
+
+struct tr_conn {
+    int fd;
+    int32_t seqid;
+    char peer[300];
+    struct flm_buf out, in;
+};
+
+/* Waits for ev on fd until deadline (monotonic ms).  FLM_OK, FLM_EAGAIN on
+ * timeout, FLM_EIO (errno set) on poll failure. */
+static int tr_wait(int fd, short ev, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = flm_mono_ms();
+        if (now >= deadline)
+            return FLM_EAGAIN;
+        uint64_t left = deadline - now;
+        struct pollfd p = {.fd = fd, .events = ev};
+        int r = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
+        if (r > 0)
+            return FLM_OK;
+        if (r < 0 && errno != EINTR)
+            return FLM_EIO;
+    }
+}
+
+static void tr_free(struct tr_conn *t)
+{
+    if (t->fd >= 0)
+        close(t->fd);
+    flm_buf_free(&t->out);
+    flm_buf_free(&t->in);
+    free(t);
+}
+
+static int thrift_open(void *arg, const struct flm_client_conf *conf,
+                       const struct flm_client_host *h, void **conn, char *why, size_t whycap)
+{
+    (void)arg;
+    char eb[128];
+    struct tr_conn *t = calloc(1, sizeof(*t));
+    if (t == NULL) {
+        snprintf(why, whycap, "out of memory");
+        return FLUMEN_ENOMEM;
+    }
+    t->fd = -1;
+    snprintf(t->peer, sizeof(t->peer), "%s:%d", h->host, h->port);
+    flm_buf_init(&t->out, (size_t)0x7fffffff);
+    flm_buf_init(&t->in, TR_REPLY_MAX + 4);
+
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", h->port);
+    int g = getaddrinfo(h->host, port, &hints, &res);
+    if (g != 0) {
+        snprintf(why, whycap, "%s: cannot resolve: %s", t->peer, gai_strerror(g));
+        tr_free(t);
+        return FLUMEN_ECONNECT;
+    }
+    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->connect_timeout;
+    int err = ECONNREFUSED;
+    bool timed_out = false;
+    for (const struct addrinfo *ai = res; ai != NULL && t->fd < 0; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            if (errno != EINPROGRESS) {
+                err = errno;
+                close(fd);
+                continue;
+            }
+            int w = tr_wait(fd, POLLOUT, deadline);
+            if (w == FLM_EAGAIN) {
+                timed_out = true;
+                close(fd);
+                break;
+            }
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            if (w != FLM_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
+                soerr != 0) {
+                err = w != FLM_OK ? errno : soerr;
+                close(fd);
+                continue;
+            }
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        t->fd = fd;
+    }
+    freeaddrinfo(res);
+    if (t->fd < 0) {
+        if (timed_out)
+            snprintf(why, whycap, "cannot connect to %s: timed out after %d ms", t->peer,
+                     conf->connect_timeout);
+        else
+            snprintf(why, whycap, "cannot connect to %s: %s", t->peer,
+                     strerror_r(err, eb, sizeof(eb)));
+        tr_free(t);
+        return FLUMEN_ECONNECT;
+    }
+    *conn = t;
+    return FLUMEN_OK;
+}
+
+static int tr_send(struct tr_conn *t, uint64_t deadline, char *why, size_t whycap)
+{
+    char eb[128];
+    const uint8_t *p = t->out.p;
+    size_t n = t->out.len;
+    while (n > 0) {
+        ssize_t w = send(t->fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int r = tr_wait(t->fd, POLLOUT, deadline);
+            if (r == FLM_EAGAIN) {
+                snprintf(why, whycap, "%s: request timed out while sending", t->peer);
+                return FLUMEN_EIO;
+            }
+            if (r != FLM_OK) {
+                snprintf(why, whycap, "%s: poll failed: %s", t->peer,
+                         strerror_r(errno, eb, sizeof(eb)));
+                return FLUMEN_EIO;
+            }
+            continue;
+        }
+        snprintf(why, whycap, "%s: send failed: %s", t->peer, strerror_r(errno, eb, sizeof(eb)));
+        return FLUMEN_EIO;
+    }
+    return FLUMEN_OK;
+}
+
+/* Reads until t->in holds at least want bytes. */
+static int tr_recv(struct tr_conn *t, size_t want, uint64_t deadline, char *why, size_t whycap)
+{
+    char eb[128];
+    while (t->in.len < want) {
+        if (flm_buf_reserve(&t->in, want - t->in.len) != FLM_OK) {
+            snprintf(why, whycap, "%s: out of memory", t->peer);
+            return FLUMEN_ENOMEM;
+        }
+        ssize_t r = recv(t->fd, t->in.p + t->in.len, t->in.cap - t->in.len, 0);
+        if (r > 0) {
+            t->in.len += (size_t)r;
+            continue;
+        }
+        if (r == 0) {
+            snprintf(why, whycap, "%s: connection closed by the server before the reply",
+                     t->peer);
+            return FLUMEN_EIO;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            int w = tr_wait(t->fd, POLLIN, deadline);
+            if (w == FLM_EAGAIN) {
+                snprintf(why, whycap, "%s: no reply within request-timeout", t->peer);
+                return FLUMEN_EIO;
+            }
+            if (w != FLM_OK) {
+                snprintf(why, whycap, "%s: poll failed: %s", t->peer,
+                         strerror_r(errno, eb, sizeof(eb)));
+                return FLUMEN_EIO;
+            }
+            continue;
+        }
+        snprintf(why, whycap, "%s: receive failed: %s", t->peer,
+                 strerror_r(errno, eb, sizeof(eb)));
+        return FLUMEN_EIO;
+    }
+    return FLUMEN_OK;
+}
+
+static int thrift_call(void *arg, const struct flm_client_conf *conf, void *conn, int msg,
+                       struct flm_event *const *evs, size_t n, char *why, size_t whycap)
+{
+    (void)arg;
+    struct tr_conn *t = conn;
+    enum flm_thrift_protocol pr = conf->thrift_binary ? FLM_THRIFT_BINARY : FLM_THRIFT_COMPACT;
+    enum flm_thrift_method m =
+        msg == FLM_CLIENT_APPEND ? FLM_THRIFT_M_APPEND : FLM_THRIFT_M_APPEND_BATCH;
+    const char *mname = m == FLM_THRIFT_M_APPEND ? "append" : "appendBatch";
+    t->out.len = 0;
+    t->in.len = 0;
+    if (t->seqid == INT32_MAX)
+        t->seqid = 0;
+    int32_t seq = ++t->seqid;
+    int rc = flm_thrift_encode_call(pr, m, seq, evs, n, &t->out);
+    if (rc != FLM_OK) {
+        snprintf(why, whycap, "%s: cannot encode %zu event(s): %s", t->peer, n,
+                 flm_strerror(rc));
+        return rc == FLM_ENOMEM ? FLUMEN_ENOMEM : FLUMEN_EINVAL;
+    }
+    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->request_timeout;
+    if ((rc = tr_send(t, deadline, why, whycap)) != FLUMEN_OK)
+        return rc;
+    if ((rc = tr_recv(t, 4, deadline, why, whycap)) != FLUMEN_OK)
+        return rc;
+    size_t flen;
+    char fwhy[160];
+    if (flm_thrift_frame_len(t->in.p, t->in.len, TR_REPLY_MAX, &flen, fwhy, sizeof(fwhy)) !=
+        FLM_OK) {
+        snprintf(why, whycap, "%s: bad reply: %s", t->peer, fwhy);
+        return FLUMEN_EPROTO;
+    }
+    if ((rc = tr_recv(t, 4 + flen, deadline, why, whycap)) != FLUMEN_OK)
+        return rc;
+    if (t->in.len != 4 + flen) {
+        snprintf(why, whycap, "%s: %zu unexpected bytes after the reply", t->peer,
+                 t->in.len - 4 - flen);
+        return FLUMEN_EPROTO;
+    }
+    struct flm_thrift_reply rep;
+    char dwhy[200];
+    if (flm_thrift_decode_reply(pr, t->in.p + 4, flen, &rep, dwhy, sizeof(dwhy)) != FLM_OK) {
+        snprintf(why, whycap, "%s: bad reply (%s protocol; does the source use the same?): %s",
+                 t->peer, pr == FLM_THRIFT_BINARY ? "binary" : "compact", dwhy);
+        return FLUMEN_EPROTO;
+    }
+    if (rep.msgtype == FLM_THRIFT_EXCEPTION) {
+        snprintf(why, whycap, "%s: the server answered an exception (type %d): %s", t->peer,
+                 rep.ex_type, rep.ex_msg);
+        return FLUMEN_EPROTO;
+    }
+    if (rep.seqid != seq || strcmp(rep.name, mname) != 0) {
+        snprintf(why, whycap, "%s: reply %s seqid %d does not match the call %s seqid %d",
+                 t->peer, rep.name, rep.seqid, mname, seq);
+        return FLUMEN_EPROTO;
+    }
+    if (rep.status != FLM_THRIFT_OK) {
+        snprintf(why, whycap, "%s: the source answered %s for %zu event(s)", t->peer,
+                 flm_thrift_status_name(rep.status), n);
+        return FLUMEN_EREFUSED;
+    }
+    return FLUMEN_OK;
+}
+
+static void thrift_close(void *arg, void *conn)
+{
+    (void)arg;
+    tr_free(conn);
+}
+
+const struct flm_client_ops flm_client_thrift_ops = {
+    .open = thrift_open, .call = thrift_call, .close = thrift_close,
+};

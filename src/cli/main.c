@@ -40,6 +40,8 @@ static void usage(FILE *f)
             "  avro-client  send lines as events to an avro source: -H host -p port [-F file |\n"
             "               --dirname dir] [-R headerFile] [-P rpcProps] (flume-ng avro-client)\n"
             "  check        validate a config: print the resolved flow and every problem\n"
+            "  tools fcintegrity -l DIR[,DIR]\n"
+            "               verify/repair a stopped file channel's data files\n"
             "  help [TYPE]  this text, or the property table of a component type\n"
             "  version      print the version\n"
             "\n"
@@ -571,6 +573,7 @@ static int cmd_gendocs(int argc, char **argv)
 }
 
 int flm_cmd_avro_client(int argc, char **argv); /* src/cli/avro_client.c */
+int flm_cmd_tools(int argc, char **argv);       /* src/cli/tools_fcintegrity.c */
 
 int main(int argc, char **argv)
 {
@@ -589,6 +592,8 @@ int main(int argc, char **argv)
         return cmd_agent(argc - 2, argv + 2);
     if (strcmp(cmd, "avro-client") == 0)
         return flm_cmd_avro_client(argc - 2, argv + 2);
+    if (strcmp(cmd, "tools") == 0 || strcmp(cmd, "tool") == 0)
+        return flm_cmd_tools(argc - 2, argv + 2);
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)

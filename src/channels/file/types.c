@@ -4,6 +4,9 @@
  */
 #include "core/component.h"
 
+extern const struct flm_type flm_channel_file;
+
 const struct flm_type *const flm_types_filechannel[] = {
+    &flm_channel_file,
     NULL,
 };

@@ -534,7 +534,7 @@ static int send_chunk(struct flumen_client *c, int msg, size_t n)
             }
             c->cur = (i + 1) % nh;   /* skip it: the next one is used from now on */
         }
-        snprintf(c->errtext, sizeof(c->errtext), "failover: %d attempt(s) failed: %s",
+        snprintf(c->errtext, sizeof(c->errtext), "failover: %d attempt(s) failed: %.440s",
                  c->conf.max_attempts, all);
         return rc;
     }
@@ -578,7 +578,7 @@ static int send_chunk(struct flumen_client *c, int msg, size_t n)
                      "backing off after failures; retry later", nh);
         else
             snprintf(c->errtext, sizeof(c->errtext), "load balancing: no host accepted the "
-                     "call: %s", all);
+                     "call: %.440s", all);
         return rc;
     }
     default:

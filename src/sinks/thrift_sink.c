@@ -23,10 +23,24 @@
  * code so the runner backs off.  Nothing is committed that the next hop did
  * not acknowledge; a timeout after the server committed means a duplicate on
  * retry (at-least-once, as Flume).
+ *
+ * TLS (ssl = true): as Flume's TSSLTransportFactory, plain TLS around the
+ * framed transport (the bytes inside TLS are exactly the framed protocol).
+ * OpenSSL over memory BIOs (src/rpc/avro_tls.c, shared with the avro sink):
+ * the server's chain is verified against truststore (PEM, or PKCS#12 with
+ * truststore-type PKCS12; unset: FLUME_SSL_TRUSTSTORE_PATH, else the system
+ * store) unless trust-all-certs; the host name is sent as SNI but, as
+ * Flume's Thrift client, not matched against the certificate.  The handshake
+ * is part of the connect and of connect-timeout; a refused certificate is a
+ * failed connect (logged with the verification error) and nothing is taken.
  */
 #include "core/buf.h"
 #include "core/component.h"
+#include "rpc/avro_tls.h"
 #include "rpc/thrift_proto.h"
+#include "rpc/tls_util.h"
+
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +58,8 @@
 #define TK_REPLY_MAX (1u << 20)    /* bytes: a Status reply is ~30; cap what we accept */
 #define TK_SLICE_MS 200            /* poll slice, to notice stop requests */
 #define TK_STOP_GRACE_MS 3000      /* after a stop request, wait at most this much more */
+#define TK_NET (64u * 1024)        /* TLS: ciphertext read at a time */
+#define TK_TLS_SLICE (256u * 1024) /* TLS: plaintext encrypted and sent at a time */
 
 struct tk_conf {
     char *hostname;
@@ -54,10 +70,14 @@ struct tk_conf {
     int reset_interval;
     char *protocol;
     bool ssl;
+    bool trust_all;
     char *truststore;
     char *truststore_password;
     char *truststore_type;
-    struct flm_strv exclude_protocols;
+    char *exclude_protocols;
+    char *include_protocols;
+    char *exclude_cipher_suites;
+    char *include_cipher_suites;
     bool kerberos;
     char *client_principal;
     char *client_keytab;
@@ -88,19 +108,36 @@ static const struct flm_prop tk_props[] = {
      .doc = "compact or binary; only lower-case 'binary' selects binary and anything else "
             "runs compact, as Flume."},
     {.name = "ssl", .type = FLM_P_BOOL, .off = FLM_OFF(struct tk_conf, ssl), .def = "false",
-     .doc = "TLS client; not supported by flumen's thrift sink yet (true is a configuration "
-            "error)."},
+     .doc = "Use TLS (plain TLS around the framed transport, as Flume)."},
+    {.name = "trust-all-certs", .type = FLM_P_BOOL, .off = FLM_OFF(struct tk_conf, trust_all),
+     .def = "false", .doc = "Skip server certificate checks (TLS; as the avro sink)."},
     {.name = "truststore", .type = FLM_P_STR, .off = FLM_OFF(struct tk_conf, truststore),
-     .doc = "Trust material (TLS)."},
+     .doc = "Trusted CA certificates: a PEM file, or PKCS#12 with truststore-type PKCS12 "
+            "(JKS must be converted).  Unset: FLUME_SSL_TRUSTSTORE_PATH, else the system "
+            "trust store."},
     {.name = "truststore-password", .type = FLM_P_STR,
      .off = FLM_OFF(struct tk_conf, truststore_password), .flags = FLM_P_SECRET,
-     .doc = "Truststore password (TLS)."},
+     .doc = "Password of the truststore (falls back to FLUME_SSL_TRUSTSTORE_PASSWORD)."},
     {.name = "truststore-type", .type = FLM_P_STR,
-     .off = FLM_OFF(struct tk_conf, truststore_type), .def = "JKS",
-     .doc = "JKS or PKCS12 (TLS)."},
-    {.name = "exclude-protocols", .type = FLM_P_LIST,
-     .off = FLM_OFF(struct tk_conf, exclude_protocols), .def = "SSLv3",
-     .doc = "Space-separated TLS protocols to disable (TLS)."},
+     .off = FLM_OFF(struct tk_conf, truststore_type),
+     .doc = "PKCS12 reads a PKCS#12 file; any other value (Flume's default JKS included) reads "
+            "a PEM file.  Unset: FLUME_SSL_TRUSTSTORE_TYPE."},
+    {.name = "exclude-protocols", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, exclude_protocols),
+     .doc = "Space-separated TLS protocols to disable (SSLv3 always is; unset: "
+            "FLUME_SSL_EXCLUDE_PROTOCOLS, a comma list)."},
+    {.name = "include-protocols", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, include_protocols),
+     .doc = "Space-separated TLS protocols to allow (Java names; empty: all supported; unset: "
+            "FLUME_SSL_INCLUDE_PROTOCOLS)."},
+    {.name = "exclude-cipher-suites", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, exclude_cipher_suites),
+     .doc = "Space-separated cipher suites to disable (standard names; unset: "
+            "FLUME_SSL_EXCLUDE_CIPHERSUITES)."},
+    {.name = "include-cipher-suites", .type = FLM_P_STR,
+     .off = FLM_OFF(struct tk_conf, include_cipher_suites),
+     .doc = "Space-separated cipher suites to allow (standard names; empty: all; unset: "
+            "FLUME_SSL_INCLUDE_CIPHERSUITES)."},
     {.name = "kerberos", .type = FLM_P_BOOL, .off = FLM_OFF(struct tk_conf, kerberos),
      .def = "false",
      .doc = "SASL/GSSAPI authentication; not supported by flumen (true is a configuration "
@@ -129,6 +166,11 @@ struct tk_sink {
     struct flm_event **evs;
     struct flm_buf out;
     struct flm_buf in;
+    SSL_CTX *ssl_ctx;             /* NULL without ssl */
+    bool tls;                     /* t holds the connection's SSL */
+    struct flm_avro_tls t;
+    struct flm_buf net;           /* TLS: records to send */
+    uint8_t *rbuf;                /* TLS: ciphertext received */
 };
 
 static int conf_protocol(const char *v)
@@ -150,6 +192,11 @@ static void conn_close(struct tk_sink *tk, const char *why)
         return;
     close(tk->fd);
     tk->fd = -1;
+    if (tk->tls) {
+        flm_avro_tls_free(&tk->t);
+        tk->tls = false;
+        tk->net.len = 0;
+    }
     flm_ctr_add(&tk->s->c.ctr, FLM_SINK_CONNECTION_CLOSED, 1);
     flm_debug(&tk->s->c.log, "closed connection to %s (%s)", tk->peer, why);
 }
@@ -191,8 +238,107 @@ static int wait_fd(struct tk_sink *tk, int fd, short ev, uint64_t *deadline)
     }
 }
 
-/* Connects to hostname:port within connect-timeout.  FLM_OK or FLM_EIO with
- * the reason in why. */
+static int send_all(struct tk_sink *tk, const uint8_t *p, size_t n, uint64_t *deadline,
+                    char *why, size_t whycap);
+
+/* TLS: sends every record OpenSSL has produced. */
+static int tls_flush(struct tk_sink *tk, uint64_t *deadline, char *why, size_t whycap)
+{
+    tk->net.len = 0;
+    if (flm_avro_tls_drain(&tk->t, &tk->net) != FLM_OK) {
+        snprintf(why, whycap, "out of memory for TLS records");
+        return FLM_ENOMEM;
+    }
+    if (tk->net.len == 0)
+        return FLM_OK;
+    int rc = send_all(tk, tk->net.p, tk->net.len, deadline, why, whycap);
+    tk->net.len = 0;
+    return rc;
+}
+
+/* TLS: receives some ciphertext (waiting up to the deadline) and feeds it to
+ * OpenSSL.  FLM_OK, or FLM_EIO with why saying what happened during `what`. */
+static int tls_recv_some(struct tk_sink *tk, uint64_t *deadline, const char *what, char *why,
+                         size_t whycap)
+{
+    char eb[128];
+    for (;;) {
+        ssize_t r = recv(tk->fd, tk->rbuf, TK_NET, 0);
+        if (r > 0) {
+            if (flm_avro_tls_feed(&tk->t, tk->rbuf, (size_t)r) != FLM_OK) {
+                snprintf(why, whycap, "out of memory for TLS input");
+                return FLM_ENOMEM;
+            }
+            return FLM_OK;
+        }
+        if (r == 0) {
+            snprintf(why, whycap, "connection closed by the server %s", what);
+            return FLM_EIO;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            snprintf(why, whycap, "receive failed %s: %s", what, errtext(errno, eb, sizeof(eb)));
+            return FLM_EIO;
+        }
+        int rc = wait_fd(tk, tk->fd, POLLIN, deadline);
+        if (rc == FLM_EAGAIN) {
+            snprintf(why, whycap, "timed out %s", what);
+            return FLM_EIO;
+        }
+        if (rc != FLM_OK) {
+            snprintf(why, whycap, "poll failed: %s", errtext(errno, eb, sizeof(eb)));
+            return FLM_EIO;
+        }
+    }
+}
+
+/* TLS client handshake on the connected tk->fd within the connect deadline.
+ * FLM_OK, or FLM_EIO / FLM_ENOMEM with the reason (and, for a refused
+ * certificate, the verification error) in why. */
+static int tls_open(struct tk_sink *tk, uint64_t *deadline, char *why, size_t whycap)
+{
+    const struct tk_conf *conf = tk->s->c.conf;
+    if (flm_avro_tls_new(&tk->t, tk->ssl_ctx, false) != FLM_OK) {
+        snprintf(why, whycap, "out of memory for TLS");
+        return FLM_ENOMEM;
+    }
+    tk->tls = true;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, conf->hostname, &a6) != 1 &&
+        inet_pton(AF_INET6, conf->hostname, &a6) != 1)
+        (void)SSL_set_tlsext_host_name(tk->t.ssl, conf->hostname);
+    for (;;) {
+        char hw[320];
+        int hs = flm_avro_tls_handshake(&tk->t, hw, sizeof(hw));
+        int fr = tls_flush(tk, deadline, why, whycap); /* records, or the alert */
+        if (hs == FLM_OK) {
+            if (fr != FLM_OK)
+                return fr;
+            flm_debug(&tk->s->c.log, "%s: TLS established (%s, %s)", tk->peer,
+                      SSL_get_version(tk->t.ssl), SSL_get_cipher_name(tk->t.ssl));
+            return FLM_OK;
+        }
+        if (hs != FLM_EAGAIN) {
+            const char *ve = flm_tls_verify_error(&tk->t);
+            if (ve != NULL) {
+                snprintf(why, whycap, "%.200s (server certificate not trusted: %.80s; set "
+                         "truststore to its CA, or trust-all-certs = true)", hw, ve);
+            } else
+                snprintf(why, whycap, "%s", hw);
+            return FLM_EIO;
+        }
+        if (fr != FLM_OK)
+            return fr;
+        int rc = tls_recv_some(tk, deadline, "during the TLS handshake (is it a TLS server?)",
+                               why, whycap);
+        if (rc != FLM_OK)
+            return rc;
+    }
+}
+
+/* Connects to hostname:port within connect-timeout (TLS handshake included
+ * when ssl).  FLM_OK or FLM_EIO with the reason in why. */
 static int conn_open(struct tk_sink *tk, char *why, size_t whycap)
 {
     const struct tk_conf *conf = tk->s->c.conf;
@@ -242,6 +388,16 @@ static int conn_open(struct tk_sink *tk, char *why, size_t whycap)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         freeaddrinfo(res);
         tk->fd = fd;
+        if (tk->ssl_ctx != NULL) {
+            rc = tls_open(tk, &deadline, why, whycap);
+            if (rc != FLM_OK) {
+                flm_avro_tls_free(&tk->t);
+                tk->tls = false;
+                close(fd);
+                tk->fd = -1;
+                return rc == FLM_ENOMEM ? FLM_ENOMEM : FLM_EIO;
+            }
+        }
         tk->opened_ms = flm_mono_ms();
         return FLM_OK;
     }
@@ -284,11 +440,51 @@ static int send_all(struct tk_sink *tk, const uint8_t *p, size_t n, uint64_t *de
     return FLM_OK;
 }
 
+/* TLS: decrypts until tk->in holds at least want bytes. */
+static int tls_recv_atleast(struct tk_sink *tk, size_t want, uint64_t *deadline, char *why,
+                            size_t whycap)
+{
+    while (tk->in.len < want) {
+        if (flm_buf_reserve(&tk->in, want - tk->in.len) != FLM_OK) {
+            snprintf(why, whycap, "out of memory");
+            return FLM_ENOMEM;
+        }
+        size_t got = 0;
+        char tw[300];
+        int rc = flm_avro_tls_read(&tk->t, tk->in.p + tk->in.len, tk->in.cap - tk->in.len, &got,
+                                   tw, sizeof(tw));
+        if (rc == FLM_OK) {
+            tk->in.len += got;
+            continue;
+        }
+        if (rc == FLM_ECLOSED) {
+            snprintf(why, whycap, "TLS session closed by the server before the reply");
+            return FLM_EIO;
+        }
+        if (rc != FLM_EAGAIN) {
+            snprintf(why, whycap, "TLS error: %s", tw);
+            return FLM_EIO;
+        }
+        /* OpenSSL may have something to say first (e.g. a key update) */
+        if ((rc = tls_flush(tk, deadline, why, whycap)) != FLM_OK)
+            return rc;
+        rc = tls_recv_some(tk, deadline, "before the reply", why, whycap);
+        if (rc != FLM_OK) {
+            if (strncmp(why, "timed out", 9) == 0)
+                snprintf(why, whycap, "no reply within request-timeout");
+            return rc;
+        }
+    }
+    return FLM_OK;
+}
+
 /* Reads until tk->in holds at least want bytes. */
 static int recv_atleast(struct tk_sink *tk, size_t want, uint64_t *deadline, char *why,
                         size_t whycap)
 {
     char eb[128];
+    if (tk->tls)
+        return tls_recv_atleast(tk, want, deadline, why, whycap);
     while (tk->in.len < want) {
         if (flm_buf_reserve(&tk->in, want - tk->in.len) != FLM_OK) {
             snprintf(why, whycap, "out of memory");
@@ -340,7 +536,20 @@ static int call_batch(struct tk_sink *tk, size_t n, char *why, size_t whycap)
         return rc;
     }
     uint64_t deadline = flm_mono_ms() + (uint64_t)conf->request_timeout;
-    rc = send_all(tk, tk->out.p, tk->out.len, &deadline, why, whycap);
+    if (tk->tls) {
+        /* in slices, so a big batch is not held twice more in memory */
+        char tw[300];
+        for (size_t off = 0; off < tk->out.len && rc == FLM_OK; off += TK_TLS_SLICE) {
+            size_t k = tk->out.len - off < TK_TLS_SLICE ? tk->out.len - off : TK_TLS_SLICE;
+            if (flm_avro_tls_write(&tk->t, tk->out.p + off, k, tw, sizeof(tw)) != FLM_OK) {
+                snprintf(why, whycap, "TLS write failed: %s", tw);
+                return FLM_EIO;
+            }
+            rc = tls_flush(tk, &deadline, why, whycap);
+        }
+    } else {
+        rc = send_all(tk, tk->out.p, tk->out.len, &deadline, why, whycap);
+    }
     if (rc != FLM_OK)
         return rc;
     rc = recv_atleast(tk, 4, &deadline, why, whycap);
@@ -402,11 +611,6 @@ static int tk_validate(void *conf, const char *comp, struct flm_diag *d)
             flm_diag_add(d, FLM_SEV_WARN, NULL, 0, comp, "protocol",
                          "invalid protocol '%s'; using compact (as Flume)", c->protocol);
     }
-    if (c->ssl) {
-        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "ssl",
-                     "ssl = true: TLS is not supported by flumen's thrift sink yet");
-        rc = FLM_ERR;
-    }
     if (c->kerberos) {
         flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "kerberos",
                      "kerberos = true: SASL/Kerberos authentication is not supported by flumen");
@@ -418,8 +622,6 @@ static int tk_validate(void *conf, const char *comp, struct flm_diag *d)
 static int tk_init(struct flm_sink *s, struct flm_err *err)
 {
     const struct tk_conf *conf = s->c.conf;
-    if (conf->ssl)
-        return flm_err_set(err, FLM_ERR, "ssl: TLS is not supported by the thrift sink yet");
     if (conf->kerberos)
         return flm_err_set(err, FLM_ERR, "kerberos: Kerberos is not supported by flumen");
     struct tk_sink *tk = calloc(1, sizeof(*tk));
@@ -436,7 +638,24 @@ static int tk_init(struct flm_sink *s, struct flm_err *err)
     snprintf(tk->peer, sizeof(tk->peer), "%s:%d", conf->hostname, conf->port);
     flm_buf_init(&tk->out, (size_t)0x7fffffff);
     flm_buf_init(&tk->in, TK_REPLY_MAX + 4);
+    flm_buf_init(&tk->net, 2 * TK_TLS_SLICE + TK_NET);
     s->c.ctx = tk;
+    if (conf->ssl) {
+        struct flm_avro_tls_conf tc = {
+            .truststore = conf->truststore, .truststore_password = conf->truststore_password,
+            .truststore_type = conf->truststore_type, .trust_all = conf->trust_all};
+        int rc = flm_tls_lists(&tc, conf->include_protocols, conf->exclude_protocols,
+                               conf->include_cipher_suites, conf->exclude_cipher_suites);
+        if (rc == FLM_OK)
+            rc = flm_avro_tls_ctx(&tk->ssl_ctx, false, &tc, err);
+        else
+            flm_err_set(err, rc, "out of memory");
+        flm_tls_lists_free(&tc);
+        if (rc == FLM_OK && (tk->rbuf = malloc(TK_NET)) == NULL)
+            rc = flm_err_set(err, FLM_ENOMEM, "out of memory");
+        if (rc != FLM_OK)
+            return rc;
+    }
     return FLM_OK;
 }
 
@@ -444,9 +663,11 @@ static int tk_start(struct flm_sink *s, struct flm_err *err)
 {
     struct tk_sink *tk = s->c.ctx;
     (void)err;
-    flm_info(&s->c.log, "sending to %s (Thrift framed, %s protocol, batch-size %d)", tk->peer,
-             tk->proto == FLM_THRIFT_BINARY ? "binary" : "compact",
-             ((const struct tk_conf *)s->c.conf)->batch_size);
+    const struct tk_conf *conf = s->c.conf;
+    flm_info(&s->c.log, "sending to %s (Thrift framed, %s protocol, batch-size %d%s)", tk->peer,
+             tk->proto == FLM_THRIFT_BINARY ? "binary" : "compact", conf->batch_size,
+             tk->ssl_ctx == NULL ? "" : conf->trust_all ? ", TLS trusting all certificates"
+                                                        : ", TLS");
     return FLM_OK;
 }
 
@@ -468,7 +689,7 @@ static int tk_process(struct flm_sink *s)
             return rc;
         }
         flm_ctr_add(&s->c.ctr, FLM_SINK_CONNECTION_CREATED, 1);
-        flm_info(&s->c.log, "connected to %s", tk->peer);
+        flm_info(&s->c.log, "connected to %s%s", tk->peer, tk->tls ? " (TLS)" : "");
     }
 
     struct flm_txn *tx;
@@ -510,8 +731,14 @@ static void tk_destroy(struct flm_sink *s)
         return;
     if (tk->fd >= 0)
         close(tk->fd);
+    if (tk->tls)
+        flm_avro_tls_free(&tk->t);
+    if (tk->ssl_ctx != NULL)
+        SSL_CTX_free(tk->ssl_ctx);
     flm_buf_free(&tk->out);
     flm_buf_free(&tk->in);
+    flm_buf_free(&tk->net);
+    free(tk->rbuf);
     free(tk->evs);
     free(tk);
     s->c.ctx = NULL;

@@ -38,9 +38,23 @@
  * Back-pressure: puts run on the loop thread and may block up to the
  * channel's keep-alive; the loop then reads from no connection, and TCP flow
  * control pushes back on the clients.
+ *
+ * TLS (ssl = true): as Flume's TSSLTransportFactory, plain TLS around the
+ * framed transport: the bytes inside TLS are exactly the framed protocol.
+ * OpenSSL runs over memory BIOs (src/rpc/avro_tls.c, shared with the avro
+ * source: PKCS12/PEM keystores, Java protocol and cipher names, FLUME_SSL_*
+ * fallbacks); the context is built at init on the agent's thread, each
+ * connection's SSL object lives on the loop thread.  Decrypted bytes land in
+ * the same input buffer as plain ones, so framing, limits and replies are
+ * shared; replies are encrypted into a capped ciphertext buffer.  A failed
+ * handshake (a plain client, an untrusted or unsupported peer) closes that
+ * connection with a WARN line naming the peer and the reason.  With
+ * ssl = false nothing of this runs.
  */
 #include "core/buf.h"
 #include "core/component.h"
+#include "rpc/avro_tls.h"
+#include "rpc/tls_util.h"
 #include "rpc/thrift_proto.h"
 
 #include <arpa/inet.h>
@@ -59,6 +73,8 @@
 #define TS_IN_MIN (64u * 1024)     /* bytes: input buffer kept per connection */
 #define TS_IN_MINFREE (16u * 1024) /* bytes: grow when less room than this is left */
 #define TS_BACKLOG 128
+#define TS_NET (64u * 1024)        /* TLS: bytes of ciphertext read at a time */
+#define TS_TOUT_MAX (TS_OUT_MAX + TS_OUT_MAX / 8 + 64u * 1024) /* TLS: ciphertext pending */
 
 struct ts_conf {
     char *bind;
@@ -69,10 +85,10 @@ struct ts_conf {
     char *keystore;
     char *keystore_password;
     char *keystore_type;
-    struct flm_strv exclude_protocols;
-    struct flm_strv include_protocols;
-    struct flm_strv exclude_cipher_suites;
-    struct flm_strv include_cipher_suites;
+    char *exclude_protocols;
+    char *include_protocols;
+    char *exclude_cipher_suites;
+    char *include_cipher_suites;
     bool kerberos;
     char *agent_principal;
     char *agent_keytab;
@@ -94,26 +110,34 @@ static const struct flm_prop ts_props[] = {
             "binary, as Flume).  Clients of either protocol are served: each connection's "
             "protocol is detected from its first byte."},
     {.name = "ssl", .type = FLM_P_BOOL, .off = FLM_OFF(struct ts_conf, ssl), .def = "false",
-     .doc = "TLS server; not supported yet by flumen (true is a configuration error)."},
+     .doc = "Enable TLS (plain TLS around the framed transport, as Flume)."},
     {.name = "keystore", .type = FLM_P_STR, .off = FLM_OFF(struct ts_conf, keystore),
-     .doc = "Server key material (TLS; unused until TLS is supported)."},
+     .doc = "Server key and certificate chain: a PKCS#12 file (keystore-type PKCS12) or a PEM "
+            "file with both (keystore-type PEM); JKS must be converted to PKCS12. Falls back "
+            "to FLUME_SSL_KEYSTORE_PATH."},
     {.name = "keystore-password", .type = FLM_P_STR,
      .off = FLM_OFF(struct ts_conf, keystore_password), .flags = FLM_P_SECRET,
-     .doc = "Password of the keystore (TLS)."},
+     .doc = "Password of the keystore (falls back to FLUME_SSL_KEYSTORE_PASSWORD)."},
     {.name = "keystore-type", .type = FLM_P_STR, .off = FLM_OFF(struct ts_conf, keystore_type),
-     .def = "JKS", .doc = "JKS or PKCS12 (TLS)."},
-    {.name = "exclude-protocols", .type = FLM_P_LIST,
-     .off = FLM_OFF(struct ts_conf, exclude_protocols), .def = "SSLv3",
-     .doc = "Space-separated TLS protocols to disable (TLS)."},
-    {.name = "include-protocols", .type = FLM_P_LIST,
+     .doc = "PKCS12 or PEM.  Unset: FLUME_SSL_KEYSTORE_TYPE, else JKS (Flume's default), which "
+            "OpenSSL cannot read: convert it to PKCS12."},
+    {.name = "exclude-protocols", .type = FLM_P_STR,
+     .off = FLM_OFF(struct ts_conf, exclude_protocols),
+     .doc = "Space-separated TLS protocols to disable (SSLv3 always is; unset: "
+            "FLUME_SSL_EXCLUDE_PROTOCOLS, a comma list)."},
+    {.name = "include-protocols", .type = FLM_P_STR,
      .off = FLM_OFF(struct ts_conf, include_protocols),
-     .doc = "Space-separated TLS protocols to allow (TLS)."},
-    {.name = "exclude-cipher-suites", .type = FLM_P_LIST,
+     .doc = "Space-separated TLS protocols to allow (Java names, e.g. TLSv1.2 TLSv1.3; empty: "
+            "all supported; falls back to FLUME_SSL_INCLUDE_PROTOCOLS)."},
+    {.name = "exclude-cipher-suites", .type = FLM_P_STR,
      .off = FLM_OFF(struct ts_conf, exclude_cipher_suites),
-     .doc = "Space-separated cipher suites to disable (TLS)."},
-    {.name = "include-cipher-suites", .type = FLM_P_LIST,
+     .doc = "Space-separated cipher suites to disable (standard names; falls back to "
+            "FLUME_SSL_EXCLUDE_CIPHERSUITES)."},
+    {.name = "include-cipher-suites", .type = FLM_P_STR,
      .off = FLM_OFF(struct ts_conf, include_cipher_suites),
-     .doc = "Space-separated cipher suites to allow (TLS)."},
+     .doc = "Space-separated cipher suites to allow (standard names such as "
+            "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; empty: all; falls back to "
+            "FLUME_SSL_INCLUDE_CIPHERSUITES)."},
     {.name = "kerberos", .type = FLM_P_BOOL, .off = FLM_OFF(struct ts_conf, kerberos),
      .def = "false",
      .doc = "SASL/GSSAPI authentication; not supported by flumen (true is a configuration "
@@ -146,6 +170,14 @@ struct ts_conn {
     bool writing;
     bool close_after_write;       /* a final reply is queued: close once written */
     bool closing;
+    /* TLS only (ts->ssl_ctx != NULL) */
+    bool tls;
+    bool tls_up;                  /* handshake finished */
+    bool tls_first;               /* first network bytes seen */
+    uint8_t tls_byte0;            /* first byte the peer sent (0x16 = TLS handshake) */
+    struct flm_avro_tls t;
+    uint8_t *net;                 /* libuv reads ciphertext here */
+    struct flm_buf tout;          /* ciphertext not yet handed to libuv */
 };
 
 struct ts_src {
@@ -161,6 +193,7 @@ struct ts_src {
     bool running;
     struct ts_conn *conns;
     size_t nconns;
+    SSL_CTX *ssl_ctx;             /* NULL without ssl; read-only after init */
 };
 
 /* --------------------------------------------------------------- helpers */
@@ -215,6 +248,11 @@ static void conn_free(uv_handle_t *h)
     free(c->in);
     flm_buf_free(&c->out);
     flm_buf_free(&c->wout);
+    if (c->tls) {
+        flm_avro_tls_free(&c->t);
+        free(c->net);
+        flm_buf_free(&c->tout);
+    }
     free(c);
 }
 
@@ -244,20 +282,51 @@ static void on_write(uv_write_t *req, int status)
     conn_flush(c);
 }
 
+/* TLS: encrypts the queued plaintext replies (once the handshake is done)
+ * and moves every pending TLS record (handshake, alerts, replies) into
+ * c->tout.  false when the connection was closed. */
+static bool tls_seal(struct ts_conn *c)
+{
+    char why[300];
+    if (c->tls_up && c->out.len > 0) {
+        int rc = flm_avro_tls_write(&c->t, c->out.p, c->out.len, why, sizeof(why));
+        c->out.len = 0;
+        if (rc != FLM_OK) {
+            flm_warn(&c->ts->src->c.log, "%s: closing connection: TLS write failed: %s",
+                     c->peer, why);
+            conn_close(c);
+            return false;
+        }
+    }
+    if (flm_avro_tls_drain(&c->t, &c->tout) != FLM_OK) {
+        flm_warn(&c->ts->src->c.log,
+                 "%s: closing connection: peer is not reading replies (%zu TLS bytes pending)",
+                 c->peer, c->tout.len + c->wout.len);
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
 /* Hands queued replies to libuv, one write at a time; closes the connection
- * once a final reply is written. */
+ * once a final reply is written.  With TLS the queue is the ciphertext. */
 static void conn_flush(struct ts_conn *c)
 {
-    if (c->closing || c->writing)
+    if (c->closing)
         return;
-    if (c->out.len == 0) {
+    if (c->tls && !tls_seal(c))
+        return;
+    if (c->writing)
+        return;
+    struct flm_buf *q = c->tls ? &c->tout : &c->out;
+    if (q->len == 0) {
         if (c->close_after_write)
             conn_close(c);
         return;
     }
     struct flm_buf t = c->wout;
-    c->wout = c->out;
-    c->out = t;
+    c->wout = *q;
+    *q = t;
     uv_buf_t b = uv_buf_init((char *)c->wout.p, (unsigned)c->wout.len);
     c->wreq.data = c;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
@@ -406,13 +475,11 @@ static void conn_process(struct ts_conn *c)
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* Grows c->in (up to one maximal frame plus slack) when little room is left;
+ * returns the free room. */
+static size_t in_reserve(struct ts_conn *c)
 {
-    struct ts_conn *c = h->data;
-    (void)hint;
     size_t limit = c->ts->max_frame + 4 + TS_IN_MIN;
-    if (c->close_after_write)
-        c->in_len = 0; /* discarding */
     if (c->in_cap - c->in_len < TS_IN_MINFREE && c->in_cap < limit) {
         size_t ncap = c->in_cap ? c->in_cap * 2 : TS_IN_MIN;
         if (ncap > limit)
@@ -423,10 +490,93 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
             c->in_cap = ncap;
         }
     }
-    size_t room = c->in_cap - c->in_len;
+    return c->in_cap - c->in_len;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct ts_conn *c = h->data;
+    (void)hint;
+    if (c->close_after_write)
+        c->in_len = 0; /* discarding */
+    if (c->tls) {
+        *buf = uv_buf_init((char *)c->net, TS_NET);
+        return;
+    }
+    size_t room = in_reserve(c);
     if (room > UINT_MAX)
         room = UINT_MAX;
     *buf = uv_buf_init((char *)c->in + c->in_len, (unsigned)room);
+}
+
+/* TLS: n ciphertext bytes arrived in c->net.  Drives the handshake, then
+ * decrypts into c->in and processes every complete frame.  A failed
+ * handshake queues OpenSSL's alert and closes once it is written. */
+static void tls_input(struct ts_conn *c, size_t n)
+{
+    struct flm_logctx *log = &c->ts->src->c.log;
+    char why[320];
+    if (!c->tls_first) {
+        c->tls_first = true;
+        c->tls_byte0 = c->net[0];
+    }
+    if (flm_avro_tls_feed(&c->t, c->net, n) != FLM_OK) {
+        flm_log_limited(FLM_LOG_ERROR, log, 0, "%s: closing connection: out of memory for TLS",
+                        c->peer);
+        conn_close(c);
+        return;
+    }
+    if (!c->tls_up) {
+        int rc = flm_avro_tls_handshake(&c->t, why, sizeof(why));
+        if (rc == FLM_EAGAIN)
+            return;
+        if (rc != FLM_OK) {
+            if (c->tls_byte0 != 0x16)
+                flm_warn(log, "%s: closing connection: TLS handshake failed: the client does "
+                         "not speak TLS (first byte 0x%02x; a plain Thrift client?)", c->peer,
+                         c->tls_byte0);
+            else
+                flm_warn(log, "%s: closing connection: %s", c->peer, why);
+            c->close_after_write = true; /* after OpenSSL's alert, if any */
+            c->in_len = 0;
+            return;
+        }
+        c->tls_up = true;
+        flm_debug(log, "%s: TLS established (%s, %s)", c->peer, SSL_get_version(c->t.ssl),
+                  SSL_get_cipher_name(c->t.ssl));
+    }
+    while (!c->closing && !c->close_after_write) {
+        size_t room = in_reserve(c);
+        size_t got = 0;
+        int rc = room == 0 ? FLM_ENOMEM
+                           : flm_avro_tls_read(&c->t, c->in + c->in_len, room, &got, why,
+                                               sizeof(why));
+        if (rc == FLM_EAGAIN)
+            break;
+        if (rc == FLM_ECLOSED) {
+            if (c->in_len > 0)
+                flm_warn(log, "%s: TLS session closed in the middle of a frame (%zu bytes "
+                         "dropped)", c->peer, c->in_len);
+            else
+                flm_debug(log, "%s: TLS session closed by peer", c->peer);
+            c->close_after_write = true; /* replies already queued still go out */
+            c->in_len = 0;
+            break;
+        }
+        if (rc == FLM_ENOMEM) {
+            flm_log_limited(FLM_LOG_ERROR, log, 0,
+                            "%s: closing connection: out of memory for input", c->peer);
+            conn_close(c);
+            return;
+        }
+        if (rc != FLM_OK) {
+            flm_warn(log, "%s: closing connection: TLS error: %s", c->peer, why);
+            conn_close(c);
+            return;
+        }
+        c->in_len += got;
+        conn_process(c);
+    }
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -438,7 +588,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread < 0) {
         if (nread == UV_EOF) {
-            if (c->in_len > 0 && !c->close_after_write)
+            if (c->tls && !c->tls_up && c->tls_first && !c->close_after_write)
+                flm_warn(&ts->src->c.log, "%s: connection closed during the TLS handshake",
+                         c->peer);
+            else if (c->in_len > 0 && !c->close_after_write)
                 flm_warn(&ts->src->c.log,
                          "%s: connection closed in the middle of a frame (%zu bytes dropped)",
                          c->peer, c->in_len);
@@ -455,8 +608,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->in_len = 0;
         return;
     }
-    c->in_len += (size_t)nread;
-    conn_process(c);
+    if (c->tls) {
+        tls_input(c, (size_t)nread);
+    } else {
+        c->in_len += (size_t)nread;
+        conn_process(c);
+    }
     conn_flush(c);
 }
 
@@ -475,6 +632,7 @@ static void on_connection(uv_stream_t *server, int status)
                         ts->where);
         return;
     }
+    bool tls_oom = false;
     c->ts = ts;
     c->proto = -1;
     uv_tcp_init(&ts->loop, &c->tcp);
@@ -487,6 +645,15 @@ static void on_connection(uv_stream_t *server, int status)
     snprintf(c->peer, sizeof(c->peer), "?");
     flm_buf_init(&c->out, TS_OUT_MAX);
     flm_buf_init(&c->wout, TS_OUT_MAX);
+    if (ts->ssl_ctx != NULL) {
+        /* c->tout and c->wout are swapped: the same cap for both */
+        c->tls = true;
+        flm_buf_init(&c->tout, TS_TOUT_MAX);
+        flm_buf_init(&c->wout, TS_TOUT_MAX);
+        c->net = malloc(TS_NET);
+        if (c->net == NULL || flm_avro_tls_new(&c->t, ts->ssl_ctx, true) != FLM_OK)
+            tls_oom = true;
+    }
     int rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rc < 0) {
         flm_log_limited(FLM_LOG_WARN, log, 0, "%s: accept failed (%s: %s)", ts->where,
@@ -498,6 +665,12 @@ static void on_connection(uv_stream_t *server, int status)
     int sl = (int)sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
         fmt_addr(&ss, c->peer, sizeof(c->peer));
+    if (tls_oom) {
+        flm_log_limited(FLM_LOG_ERROR, log, 0, "%s: closing connection: out of memory for TLS",
+                        c->peer);
+        conn_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc < 0) {
@@ -561,9 +734,22 @@ static int ts_validate(void *conf, const char *comp, struct flm_diag *d)
                      "connection)", c->protocol);
     }
     if (c->ssl) {
-        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "ssl",
-                     "ssl = true: TLS is not supported by flumen's thrift source yet");
-        rc = FLM_ERR;
+        /* what init would find, said at check time (files are read at init) */
+        const char *ks = flm_tls_env_or(c->keystore, "FLUME_SSL_KEYSTORE_PATH");
+        const char *type = flm_tls_env_or(c->keystore_type, "FLUME_SSL_KEYSTORE_TYPE");
+        if (ks == NULL) {
+            flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "keystore",
+                         "ssl = true needs a keystore (property or FLUME_SSL_KEYSTORE_PATH)");
+            rc = FLM_ERR;
+        } else if (type == NULL || (strcasecmp(type, "PKCS12") != 0 &&
+                                    strcasecmp(type, "PEM") != 0)) {
+            flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "keystore-type",
+                         "%s keystores cannot be read by flumen; convert with `keytool "
+                         "-importkeystore -srckeystore %s -destkeystore ks.p12 -deststoretype "
+                         "PKCS12` and set keystore-type = PKCS12 (or use PEM)",
+                         type ? type : "JKS (the default)", ks);
+            rc = FLM_ERR;
+        }
     }
     if (c->kerberos) {
         flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "kerberos",
@@ -584,8 +770,6 @@ static int ts_init(struct flm_source *src, struct flm_err *err)
     if (pr < 0)
         return flm_err_set(err, FLM_ERR, "protocol: invalid value '%s' (use compact or binary)",
                            conf->protocol);
-    if (conf->ssl)
-        return flm_err_set(err, FLM_ERR, "ssl: TLS is not supported by the thrift source yet");
     if (conf->kerberos)
         return flm_err_set(err, FLM_ERR, "kerberos: Kerberos is not supported by flumen");
     struct ts_src *ts = calloc(1, sizeof(*ts));
@@ -595,6 +779,20 @@ static int ts_init(struct flm_source *src, struct flm_err *err)
     ts->proto = pr;
     ts->max_frame = conf->max_frame > 0 ? (size_t)conf->max_frame : FLM_THRIFT_FRAME_MAX_DEFAULT;
     src->c.ctx = ts;
+    if (conf->ssl) {
+        struct flm_avro_tls_conf tc = {
+            .keystore = conf->keystore, .keystore_password = conf->keystore_password,
+            .keystore_type = conf->keystore_type};
+        int rc = flm_tls_lists(&tc, conf->include_protocols, conf->exclude_protocols,
+                               conf->include_cipher_suites, conf->exclude_cipher_suites);
+        if (rc == FLM_OK)
+            rc = flm_avro_tls_ctx(&ts->ssl_ctx, true, &tc, err);
+        else
+            flm_err_set(err, rc, "out of memory");
+        flm_tls_lists_free(&tc);
+        if (rc != FLM_OK)
+            return rc;
+    }
     return FLM_OK;
 }
 
@@ -683,8 +881,8 @@ static int ts_start(struct flm_source *src, struct flm_err *err)
     snprintf(tname, sizeof(tname), "th-%.12s", src->c.name);
     (void)pthread_setname_np(ts->thread, tname);
     ts->running = true;
-    flm_info(&src->c.log, "listening on %s (Thrift framed, %s protocol, max-frame-size %zu)",
-             ts->where, proto_name(ts->proto), ts->max_frame);
+    flm_info(&src->c.log, "listening on %s (Thrift framed, %s protocol, max-frame-size %zu%s)",
+             ts->where, proto_name(ts->proto), ts->max_frame, ts->ssl_ctx ? ", TLS" : "");
     return FLM_OK;
 }
 
@@ -708,6 +906,8 @@ static void ts_destroy(struct flm_source *src)
     if (ts == NULL)
         return;
     ts_stop(src);
+    if (ts->ssl_ctx != NULL)
+        SSL_CTX_free(ts->ssl_ctx);
     free(ts);
     src->c.ctx = NULL;
 }

@@ -10,11 +10,19 @@ appendBatch of 2, FAILED when a batch does not fit the channel; bad input
 (garbage, absurd frame length, truncated frame, unknown method) closing only
 that connection with a log line naming the peer and the reason; our sink
 delivering to the generated server (compact and binary), rolling back and
-retrying when the server answers FAILED; ssl/kerberos rejected with a clear
-error; and a two-agent hop (netcat -> memory -> thrift sink -> thrift source
--> memory -> logger).
+retrying when the server answers FAILED; kerberos and unreadable (JKS)
+keystores rejected with a clear error; and a two-agent hop (netcat -> memory
+-> thrift sink -> thrift source -> memory -> logger).
 
-Needs: thrift-compiler, python3-thrift (Debian).
+TLS (plain TLS around the framed transport, as Flume's TSSLTransportFactory;
+certificates made with the `openssl` CLI in a temp dir): the generated client
+over Python's ssl module -> our source with a PKCS12 keystore (and with the
+keystore from FLUME_SSL_* variables); a plain client against the TLS source
+closed with a log line; our sink -> the generated TLS server; our sink with a
+truststore -> our TLS source (two agents); a certificate the sink does not
+trust refused with a clear log line on both sides and nothing taken.
+
+Needs: thrift-compiler, python3-thrift, openssl (Debian).
 """
 
 import atexit
@@ -83,14 +91,38 @@ def protocol_factory(kind):
         else TCompactProtocol.TCompactProtocolFactory()
 
 
-class Client:
-    """The generated client over a framed socket."""
+def _tls_socket_class():
+    from thrift.transport import TSocket
 
-    def __init__(self, port, kind="compact"):
+    class TLSSocket(TSocket.TSocket):
+        """TSocket whose connection is wrapped by Python's ssl module,
+        verifying the server against cafile (host name 'localhost')."""
+
+        def __init__(self, port, cafile):
+            super().__init__("127.0.0.1", port)
+            import ssl
+            self.ctx = ssl.create_default_context(cafile=cafile)
+
+        def open(self):
+            super().open()
+            self.handle = self.ctx.wrap_socket(self.handle, server_hostname="localhost")
+
+    return TLSSocket
+
+
+class Client:
+    """The generated client over a framed socket (TLS when cafile is
+    given)."""
+
+    def __init__(self, port, kind="compact", cafile=None):
         from thrift.transport import TSocket, TTransport
         svc, _ = gen()
-        sock = TSocket.TSocket("127.0.0.1", port)
+        if cafile is not None:
+            sock = _tls_socket_class()(port, cafile)
+        else:
+            sock = TSocket.TSocket("127.0.0.1", port)
         sock.setTimeout(10000)
+        self.sock = sock
         self.transport = TTransport.TFramedTransport(sock)
         self.client = svc.Client(protocol_factory(kind).getProtocol(self.transport))
         self.transport.open()
@@ -113,9 +145,9 @@ class Server:
     handler records every event and answers statuses from `answers` (then
     OK)."""
 
-    def __init__(self, kind="compact", answers=(), port=None):
+    def __init__(self, kind="compact", answers=(), port=None, certfile=None):
         from thrift.server import TServer
-        from thrift.transport import TSocket, TTransport
+        from thrift.transport import TSocket, TSSLSocket, TTransport
         svc, tt = gen()
         self.events = []
         self.calls = 0
@@ -132,7 +164,11 @@ class Server:
 
         self.tt = tt
         self.port = port or harness.free_port()
-        self.sock = TSocket.TServerSocket(host="127.0.0.1", port=self.port)
+        if certfile is not None:
+            self.sock = TSSLSocket.TSSLServerSocket(host="127.0.0.1", port=self.port,
+                                                    certfile=certfile)
+        else:
+            self.sock = TSocket.TServerSocket(host="127.0.0.1", port=self.port)
         self.server = TServer.TThreadedServer(
             svc.Processor(Handler()), self.sock, TTransport.TFramedTransportFactory(),
             protocol_factory(kind), daemon=True)
@@ -335,14 +371,19 @@ def test_bad_input_closes_only_that_connection(flumen):
         assert a.running()
 
 
-def test_ssl_and_kerberos_are_rejected_with_a_clear_error(flumen):
+def test_jks_keystore_and_kerberos_are_rejected_with_a_clear_error(flumen):
     port = harness.free_port()
     text = source_conf(port, "a1.sources.r1.ssl = true\n"
                              "a1.sources.r1.keystore = /nonexistent.jks\n"
                              "a1.sources.r1.keystore-password = x")
     with harness.Agent(flumen, text) as a:
         a.wait_ready()
-        a.wait_log(r"a1\.sources\.r1.*ssl.*TLS is not supported")
+        a.wait_log(r"a1\.sources\.r1.*keystore-type.*JKS \(the default\) keystores cannot be "
+                   r"read by flumen; convert")
+    text = source_conf(port, "a1.sources.r1.ssl = true")
+    with harness.Agent(flumen, text) as a:
+        a.wait_ready()
+        a.wait_log(r"a1\.sources\.r1.*keystore.*ssl = true needs a keystore")
     text = source_conf(port, "a1.sources.r1.kerberos = true")
     with harness.Agent(flumen, text) as a:
         a.wait_ready()
@@ -480,6 +521,189 @@ def ServerOn(port):
     s.bind(("127.0.0.1", port))  # probe
     s.close()
     return Server("compact", port=port)
+
+
+# --------------------------------------------------------------------- TLS
+
+def make_certs(d, cn="localhost"):
+    """Self-signed certificate for cn (SAN localhost and 127.0.0.1) in d:
+    (cert+key PEM, cert PEM, PKCS#12 with password 'secret')."""
+    key, cert = os.path.join(d, cn + "-key.pem"), os.path.join(d, cn + "-cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=" + cn,
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    both = os.path.join(d, cn + "-both.pem")
+    with open(both, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    p12 = os.path.join(d, cn + "-ks.p12")
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", cert, "-inkey", key, "-out", p12,
+                    "-passout", "pass:secret"], check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return both, cert, p12
+
+
+def tls_source_extra(p12, name="a1"):
+    return """%s.sources.r1.ssl = true
+              %s.sources.r1.keystore = %s
+              %s.sources.r1.keystore-password = secret
+              %s.sources.r1.keystore-type = PKCS12""" % (name, name, p12, name, name)
+
+
+def test_tls_source_serves_generated_client_with_pkcs12_keystore(flumen):
+    with tempfile.TemporaryDirectory(prefix="flumen-thrift-tls-") as d:
+        both, cert, p12 = make_certs(d)
+        port = harness.free_port()
+        with start_source(flumen, source_conf(port, tls_source_extra(p12)), port) as a:
+            assert ", TLS)" in a.log()
+            _, tt = gen()
+            with Client(port, cafile=cert) as c:
+                assert c.client.append(ev(b"tls one", k="v")) == tt.Status.OK
+                assert c.client.appendBatch([ev(b"tls %d" % i) for i in range(2, 102)]) \
+                    == tt.Status.OK
+                # a batch bigger than one TLS record (16 KiB) and than one read
+                big = [ev(b"%04d" % i + b"B" * 1000) for i in range(100)]
+                assert c.client.appendBatch(big) == tt.Status.OK
+            with Client(port, "binary", cafile=cert) as c:
+                assert c.client.append(ev(b"tls binary")) == tt.Status.OK
+            a.wait_for(lambda: src_ctr(a, "EventAcceptedCount") == 202, 10, "202 accepted")
+            a.wait_for(lambda: len(logged_bodies(a)) == 202, 10, "202 logged")
+            got = logged_bodies(a)
+            assert got[:101] == [b"tls one"] + [b"tls %d" % i for i in range(2, 102)]
+            assert got[101:201] == [b"%04d" % i + b"B" * 12 for i in range(100)]  # 16 logged
+            assert got[-1] == b"tls binary"
+            # a plain Thrift client: closed, with a line naming it and why
+            got, p1 = _raw(port, struct.pack(">I", 11) + b"\x82\x21\x01\x06append\x00")
+            assert got == b"", got
+            a.wait_log(r"127\.0\.0\.1:%d: closing connection: TLS handshake failed: the client "
+                       r"does not speak TLS \(first byte 0x00; a plain Thrift client\?\)" % p1)
+            # the generated plain client fails too (the server never answers in clear)
+            from thrift.transport import TTransport
+            try:
+                with Client(port) as c:
+                    c.client.append(ev(b"in clear"))
+                raise AssertionError("a plain call to a TLS source succeeded")
+            except TTransport.TTransportException:
+                pass
+            # TLS clients are still served
+            with Client(port, cafile=cert) as c:
+                assert c.client.append(ev(b"still tls")) == tt.Status.OK
+            a.wait_for(lambda: b"still tls" in logged_bodies(a), 10, "the event after")
+            assert b"in clear" not in logged_bodies(a)
+            assert a.running()
+
+
+def test_tls_source_takes_keystore_from_flume_ssl_environment(flumen):
+    with tempfile.TemporaryDirectory(prefix="flumen-thrift-tls-") as d:
+        both, cert, p12 = make_certs(d)
+        port = harness.free_port()
+        env = {"FLUME_SSL_KEYSTORE_PATH": p12, "FLUME_SSL_KEYSTORE_PASSWORD": "secret",
+               "FLUME_SSL_KEYSTORE_TYPE": "PKCS12",
+               "FLUME_SSL_INCLUDE_PROTOCOLS": "TLSv1.2,TLSv1.3"}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            a = start_source(flumen, source_conf(port, "a1.sources.r1.ssl = true\n"
+                                                       "a1.sources.r1.exclude-protocols = "
+                                                       "TLSv1.3"), port)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        with a:
+            _, tt = gen()
+            c = Client(port, cafile=cert)
+            with c:
+                assert c.client.append(ev(b"env keystore")) == tt.Status.OK
+                # include (env, comma list) TLSv1.2 TLSv1.3 minus exclude TLSv1.3
+                assert c.sock.handle.version() == "TLSv1.2", c.sock.handle.version()
+            a.wait_for(lambda: b"env keystore" in logged_bodies(a), 10, "the event")
+
+
+def test_tls_sink_delivers_to_generated_tls_server(flumen):
+    with tempfile.TemporaryDirectory(prefix="flumen-thrift-tls-") as d:
+        both, cert, p12 = make_certs(d)
+        srv = Server("compact", certfile=both)
+        try:
+            nc = harness.free_port()
+            extra = """a1.sinks.k1.ssl = true
+                       a1.sinks.k1.truststore = %s
+                       a1.sinks.k1.batch-size = 10""" % cert
+            with harness.Agent(flumen, sink_conf(nc, srv.port, extra)) as a:
+                a.wait_ready()
+                a.wait_log(r"netcat\] listening on")
+                harness.netcat(nc, "".join("s%d\n" % i for i in range(40)))
+                a.wait_for(lambda: srv.bodies() == [b"s%d" % i for i in range(40)], 15,
+                           "40 events at the generated TLS server")
+                a.wait_log(r"connected to 127\.0\.0\.1:%d \(TLS\)" % srv.port)
+                a.wait_for(lambda: a.counter("SINK.k1", "EventDrainSuccessCount") == 40, 10,
+                           "EventDrainSuccessCount 40")
+                assert a.counter("SINK.k1", "EventWriteFail") == 0
+        finally:
+            srv.close()
+
+
+@harness.timeout(90)
+def test_tls_two_agents_and_untrusted_certificate_refused(flumen):
+    with tempfile.TemporaryDirectory(prefix="flumen-thrift-tls-") as d:
+        both, cert, p12 = make_certs(d)
+        _, other, _ = make_certs(d, "other")
+        b_port = harness.free_port()
+        b_text = source_conf(b_port, tls_source_extra(p12)).replace("a1.", "b1.")
+        with start_source(flumen, b_text, b_port, "b1") as b:
+            # A trusts B's certificate (PEM truststore, Flume's default type name)
+            nc = harness.free_port()
+            extra = """a1.sinks.k1.ssl = true
+                       a1.sinks.k1.truststore = %s
+                       a1.sinks.k1.truststore-type = JKS
+                       a1.sinks.k1.batch-size = 100""" % cert
+            n = 2000
+            with harness.Agent(flumen, sink_conf(nc, b_port, extra)) as a:
+                a.wait_ready()
+                a.wait_log(r"netcat\] listening on")
+                harness.netcat(nc, "".join("hop %d\n" % i for i in range(n)))
+                b.wait_for(lambda: src_ctr(b, "EventAcceptedCount") == n, 20,
+                           "%d events accepted by agent B over TLS" % n)
+                a.wait_for(lambda: a.counter("SINK.k1", "EventDrainSuccessCount") == n, 10,
+                           "A's sink drained %d" % n)
+                b.wait_for(lambda: len(logged_bodies(b)) == n, 10, "B logged %d" % n)
+                assert logged_bodies(b) == [b"hop %d" % i for i in range(n)]
+                assert a.counter("SINK.k1", "EventWriteFail") == 0
+            # A2 trusts only another certificate (a PKCS12 truststore would do
+            # the same): refused, logged on both sides, nothing taken or lost
+            nc2 = harness.free_port()
+            extra = """a2.sinks.k1.ssl = true
+                       a2.sinks.k1.truststore = %s""" % other
+            with harness.Agent(flumen, sink_conf(nc2, b_port, extra, name="a2"),
+                               name="a2") as a2:
+                a2.wait_ready()
+                a2.wait_log(r"netcat\] listening on")
+                harness.netcat(nc2, "x1\nx2\n")
+                a2.wait_log(r"127\.0\.0\.1:%d: TLS handshake failed: .*certificate verify "
+                            r"failed \(server certificate not trusted: self[- ]signed "
+                            r"certificate.*\); will retry" % b_port, 15)
+                b.wait_log(r"127\.0\.0\.1:\d+: closing connection: TLS handshake failed: "
+                           r".*(unknown ca|bad certificate|certificate unknown)", 10)
+                assert a2.counter("SINK.k1", "ConnectionFailedCount") >= 1
+                assert a2.counter("SINK.k1", "EventDrainSuccessCount") == 0
+                assert a2.counter("CHANNEL.c1", "ChannelSize") == 2
+                assert src_ctr(b, "EventAcceptedCount") == n
+            # A3 with a PKCS#12 truststore delivers
+            nc3 = harness.free_port()
+            extra = """a3.sinks.k1.ssl = true
+                       a3.sinks.k1.truststore = %s
+                       a3.sinks.k1.truststore-type = PKCS12
+                       a3.sinks.k1.truststore-password = secret""" % p12
+            with harness.Agent(flumen, sink_conf(nc3, b_port, extra, name="a3"),
+                               name="a3") as a3:
+                a3.wait_ready()
+                a3.wait_log(r"netcat\] listening on")
+                harness.netcat(nc3, "p12 truststore\n")
+                b.wait_for(lambda: b"p12 truststore" in logged_bodies(b), 15,
+                           "the event via a PKCS12 truststore")
+            assert b.running()
 
 
 # ---------------------------------------------------------------- multi-hop

@@ -35,14 +35,29 @@ static const struct {
 };
 #define NVERS (sizeof(versions) / sizeof(versions[0]))
 
+/* Splits a protocol or cipher list: spaces (properties) or commas
+ * (Flume's FLUME_SSL_* environment lists). */
+static int split_list(struct flm_strv *sv, const char *s)
+{
+    char *t = strdup(s ? s : "");
+    if (t == NULL)
+        return FLM_ENOMEM;
+    for (char *q = t; *q; q++)
+        if (*q == ',')
+            *q = ' ';
+    int rc = flm_strv_split(sv, t);
+    free(t);
+    return rc;
+}
+
 /* Enabled protocol range from include/exclude lists (Java names). */
 static int set_protocols(SSL_CTX *ctx, const char *inc, const char *exc, struct flm_err *err)
 {
     struct flm_strv iv, ev;
     bool on[NVERS];
-    if (flm_strv_split(&iv, inc ? inc : "") != FLM_OK)
+    if (split_list(&iv, inc) != FLM_OK)
         return flm_err_set(err, FLM_ENOMEM, "out of memory");
-    if (flm_strv_split(&ev, exc ? exc : "") != FLM_OK) {
+    if (split_list(&ev, exc) != FLM_OK) {
         flm_strv_free(&iv);
         return flm_err_set(err, FLM_ENOMEM, "out of memory");
     }
@@ -82,8 +97,12 @@ static int set_ciphers(SSL_CTX *ctx, const char *inc, const char *exc, struct fl
     if ((inc == NULL || inc[0] == '\0') && (exc == NULL || exc[0] == '\0'))
         return FLM_OK;
     struct flm_strv iv, ev;
-    flm_strv_split(&iv, inc ? inc : "");
-    flm_strv_split(&ev, exc ? exc : "");
+    if (split_list(&iv, inc) != FLM_OK)
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    if (split_list(&ev, exc) != FLM_OK) {
+        flm_strv_free(&iv);
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    }
     struct flm_buf l12, l13;
     flm_buf_init(&l12, 1 << 16);
     flm_buf_init(&l13, 1 << 16);

@@ -9,7 +9,7 @@ decompressed with Python's own codecs and Hadoop's framings; SequenceFiles
 (Writable and Text, uncompressed and block-compressed with every codec)
 read by tests/integration/seqfile.py; no in-use file left after stop; the
 seeds' pipeline exec `tail -F` -> memory -> hdfs(file://) delivering every
-line; hdfs:// rejected with a clear message.
+line; hdfs:// without a namenode rejected with a clear message.
 """
 
 import contextlib
@@ -276,10 +276,10 @@ def test_seeds_pipeline_tail_F_to_hdfs_delivers_every_line(flumen):
             (len(lines), total)
 
 
-def test_hdfs_scheme_is_a_clear_configuration_error(flumen):
-    sinks = {"k1": {"type": "hdfs", "hdfs.path": "hdfs://nn.example:8020/flume/%Y"}}
+def test_hdfs_scheme_without_namenode_is_a_clear_configuration_error(flumen):
+    sinks = {"k1": {"type": "hdfs", "hdfs.path": "hdfs:///flume/%Y"}}
     with harness.Agent(flumen, fanout_conf(1, sinks)) as a:
-        a.wait_log(r"hdfs\.path.*WebHDFS\) is not implemented yet", 10)
+        a.wait_log(r"hdfs\.path.*WebHDFS needs the namenode in the URI", 10)
 
 
 harness.main(globals())

@@ -353,7 +353,7 @@ static void configuration_errors_name_the_key(void **state)
         {"hdfs.fileType", "DataStream", "hdfs.codeC", "gzip", "hdfs.codeC"},
         {"hdfs.fileType", "CompressedStream", "hdfs.batchSize", "10", "hdfs.codeC"},
         {"hdfs.fileType", "CompressedStream", "hdfs.codeC", "lzo", "hdfs.codeC"},
-        {"hdfs.path", "hdfs://nn:8020/flume", "hdfs.batchSize", "10", "hdfs.path"},
+        {"hdfs.path", "hdfs:///flume", "hdfs.batchSize", "10", "hdfs.path"},
         {"hdfs.path", "/x/%[hostname]", "hdfs.batchSize", "10", "hdfs.path"},
         {"hdfs.timeZone", "Nowhere/Special", "hdfs.batchSize", "10", "hdfs.timeZone"},
         {"hdfs.round", "true", "hdfs.roundValue", "61", "hdfs.roundValue"},

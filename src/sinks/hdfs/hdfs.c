@@ -1,7 +1,7 @@
 /*
  * hdfs.c - the hdfs sink (spec/components.md 3.1, formats.md 2-4,
  * behaviours.md 5-6) writing through the fsys layer (file:// and bare
- * paths today).
+ * paths: fsys_local.c; hdfs:// and webhdfs://: fsys_webhdfs.c).
  *
  * One bucket per resolved `hdfs.path/filePrefix`; a bucket holds one open
  * file `<inUsePrefix><prefix>.<counter><ext><inUseSuffix>` that is renamed to
@@ -28,6 +28,7 @@
 #include "sinks/hdfs/bucket.h"
 #include "sinks/hdfs/codec.h"
 #include "sinks/hdfs/fsys.h"
+#include "sinks/hdfs/fsys_webhdfs.h"
 #include "sinks/hdfs/seqfile.h"
 
 #include <errno.h>
@@ -63,6 +64,7 @@ struct hdfs_conf {
     int close_tries;
     long long retry_interval;
     long long call_timeout;
+    int webhdfs_port;
     bool use_raw_local_fs;
     char *serializer;
     struct flm_kvs ser_opts;
@@ -71,7 +73,8 @@ struct hdfs_conf {
 #define C(f) FLM_OFF(struct hdfs_conf, f)
 static const struct flm_prop hdfs_props[] = {
     {"hdfs.path", FLM_P_STR, C(path), NULL, FLM_P_REQUIRED, 0, 0, NULL, NULL,
-     "Directory (file:///dir or /dir); escape sequences allowed."},
+     "Directory (file:///dir, /dir, hdfs://nn:port/dir or webhdfs://nn:httpport/dir); escape "
+     "sequences allowed."},
     {"hdfs.filePrefix", FLM_P_STR, C(file_prefix), "FlumeData", 0, 0, 0, NULL, NULL,
      "File name prefix; escape sequences allowed."},
     {"hdfs.fileSuffix", FLM_P_STR, C(file_suffix), "", 0, 0, 0, NULL, NULL,
@@ -110,8 +113,8 @@ static const struct flm_prop hdfs_props[] = {
      NULL, "Kerberos principal (not supported)."},
     {"hdfs.kerberosKeytab", FLM_P_STR, C(kerberos_keytab), NULL, FLM_P_IGNORED, 0, 0, NULL, NULL,
      "Kerberos keytab (not supported)."},
-    {"hdfs.proxyUser", FLM_P_STR, C(proxy_user), NULL, FLM_P_IGNORED, 0, 0, NULL, NULL,
-     "Proxy user (not supported)."},
+    {"hdfs.proxyUser", FLM_P_STR, C(proxy_user), NULL, 0, 0, 0, NULL, NULL,
+     "WebHDFS: user to act as (doas=); user.name is $HADOOP_USER_NAME, else $USER."},
     {"hdfs.round", FLM_P_BOOL, C(round), "false", 0, 0, 0, NULL, NULL,
      "Round the timestamp down for time escapes (not %t)."},
     {"hdfs.roundValue", FLM_P_INT, C(round_value), "1", 0, 0, 0, NULL, NULL,
@@ -127,7 +130,10 @@ static const struct flm_prop hdfs_props[] = {
     {"hdfs.retryInterval", FLM_P_LONG, C(retry_interval), "180", 0, 0, 0, NULL, NULL,
      "Seconds between rename retries (<= 0: a single try)."},
     {"hdfs.callTimeout", FLM_P_LONG, C(call_timeout), "30000", FLM_P_DEPRECATED, 0, 0, NULL,
-     NULL, "Milliseconds per filesystem call (deprecated; local calls are not bounded)."},
+     NULL, "Milliseconds per WebHDFS call, retries included (deprecated; local calls are not "
+     "bounded)."},
+    {"hdfs.webhdfs.port", FLM_P_INT, C(webhdfs_port), "9870", 0, 1, 65535, NULL, NULL,
+     "Namenode HTTP (WebHDFS) port used for hdfs:// paths; webhdfs:// paths carry their own."},
     {"hdfs.useRawLocalFileSystem", FLM_P_BOOL, C(use_raw_local_fs), "false", FLM_P_IGNORED, 0, 0,
      NULL, NULL, "Hadoop local filesystem choice (no effect)."},
     {"serializer", FLM_P_STR, C(serializer), "TEXT", 0, 0, 0, NULL, NULL,
@@ -179,6 +185,7 @@ struct hdfs {
     size_t nopen;
     struct flm_buf pbuf, zbuf;
     struct rename_retry *retries;
+    bool webhdfs_attached;
 };
 
 /* ------------------------------------------------------------ validation */
@@ -200,7 +207,8 @@ static int hdfs_validate(void *conf, const char *comp, struct flm_diag *d)
     int rc = FLM_OK;
     char why[300];
     const char *local;
-    if (flm_fsys_for(c->path, &local, why, sizeof(why)) == NULL) {
+    if (flm_webhdfs_is_uri(c->path) ? flm_webhdfs_check(c->path, why, sizeof(why)) != FLM_OK
+                                    : flm_fsys_for(c->path, &local, why, sizeof(why)) == NULL) {
         flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "hdfs.path", "%s", why);
         rc = FLM_ERR;
     }
@@ -375,19 +383,20 @@ static int bucket_flush(struct hdfs *h, const struct hdfs_conf *c, struct hbucke
 }
 
 /* Closes b's file (flushing first unless a failed batch is dropped) and
- * renames it to its final name. */
-static void bucket_close(struct flm_sink *s, struct hdfs *h, struct hbucket *b, bool flush,
+ * renames it to its final name.  Returns the flush result: data of the
+ * current batch is not acknowledged unless it is FLM_OK. */
+static int bucket_close(struct flm_sink *s, struct hdfs *h, struct hbucket *b, bool flush,
                          const char *why)
 {
     const struct hdfs_conf *c = s->c.conf;
     if (b->file == NULL)
-        return;
+        return FLM_OK;
     struct flm_err err = {0};
-    int rc = flush ? bucket_flush(h, c, b, &err) : FLM_OK;
-    if (rc != FLM_OK)
+    int frc = flush ? bucket_flush(h, c, b, &err) : FLM_OK;
+    if (frc != FLM_OK)
         flm_error(&s->c.log, "flushing %s before close failed: %s", b->tmp_path, err.msg);
     b->out.len = 0;
-    rc = h->fs->close(b->file, &err);
+    int rc = h->fs->close(b->file, &err);
     b->file = NULL;
     h->nopen--;
     if (rc != FLM_OK) {
@@ -403,6 +412,7 @@ static void bucket_close(struct flm_sink *s, struct hdfs *h, struct hbucket *b, 
             queue_rename(s, h, b->tmp_path, b->final_path, flm_filesinks_clock());
         }
     }
+    return frc;
 }
 
 static int bucket_open(struct flm_sink *s, struct hdfs *h, struct hbucket *b, uint64_t now)
@@ -553,7 +563,16 @@ static int hdfs_init(struct flm_sink *s, struct flm_err *err)
     pthread_cond_init(&h->cv, &ca);
     pthread_condattr_destroy(&ca);
     char why[300];
-    h->fs = flm_fsys_for(c->path, &h->dir_pattern, why, sizeof(why));
+    if (flm_webhdfs_is_uri(c->path)) {
+        struct flm_webhdfs_opts wo = {c->webhdfs_port, c->proxy_user, c->call_timeout};
+        if (flm_webhdfs_attach(c->path, &wo, why, sizeof(why)) != FLM_OK)
+            return flm_err_set(err, FLM_ERR, "hdfs.path: %s", why);
+        h->webhdfs_attached = true;
+        h->fs = &flm_fsys_webhdfs;
+        h->dir_pattern = c->path; /* the ops take full URIs */
+    } else {
+        h->fs = flm_fsys_for(c->path, &h->dir_pattern, why, sizeof(why));
+    }
     if (h->fs == NULL)
         return flm_err_set(err, FLM_ERR, "hdfs.path: %s", why);
     if (c->codec != NULL && c->codec[0] != '\0')
@@ -632,8 +651,11 @@ static int append_event(struct flm_sink *s, struct hdfs *h, struct hbucket *b,
 {
     const struct hdfs_conf *c = s->c.conf;
     if (b->file != NULL && ((c->roll_count > 0 && b->nevents >= (uint64_t)c->roll_count) ||
-                            (c->roll_size > 0 && b->nbytes >= (uint64_t)c->roll_size)))
-        bucket_close(s, h, b, true, "rollCount/rollSize");
+                            (c->roll_size > 0 && b->nbytes >= (uint64_t)c->roll_size))) {
+        int crc = bucket_close(s, h, b, true, "rollCount/rollSize");
+        if (crc != FLM_OK)
+            return crc; /* this batch's bytes in the closed file were not acknowledged */
+    }
     if (b->file == NULL) {
         int rc = bucket_open(s, h, b, now);
         if (rc != FLM_OK)
@@ -786,6 +808,8 @@ static void hdfs_destroy(struct flm_sink *s)
         h->retries = r->next;
         free(r);
     }
+    if (h->webhdfs_attached)
+        flm_webhdfs_detach(((const struct hdfs_conf *)s->c.conf)->path);
     flm_tz_free(&h->tz);
     flm_buf_free(&h->pbuf);
     flm_buf_free(&h->zbuf);
@@ -810,7 +834,7 @@ const struct flm_type flm_sink_hdfs = {
     .alias = "hdfs",
     .klass = "org.apache.flume.sink.hdfs.HDFSEventSink",
     .summary = "Writes events into bucketed, rolled files (SequenceFile, DataStream or "
-               "CompressedStream) under a file:// path.",
+               "CompressedStream) under a file:// path or through WebHDFS (hdfs://, webhdfs://).",
     .props = hdfs_props,
     .conf_size = sizeof(struct hdfs_conf),
     .validate = hdfs_validate,

@@ -2,26 +2,41 @@
 """bench_file_sinks.py - write bandwidth of the file sinks against the raw
 sequential write bandwidth of the same disk, measured in the same run.
 
-Cases (each: seq -> search_replace (pads bodies to ~200 bytes) -> memory ->
-sink, N events, rollInterval 0, batch 1000):
-  raw-write       dd-like: the same number of bytes as the text output,
-                  written with 1 MiB write(2) calls into the same directory
-                  (page cache, no fsync, as the sinks), then closed; three
-                  times between consecutive runs and after the last
+Every sink case: seq (batch 1000) -> search_replace (pads bodies to 194-200
+bytes) -> memory (transactionCapacity 1000) -> sink (batch 1000,
+rollInterval 0, one file).  The sinks write one write(2) per batch, so raw
+uses the same write size (output bytes / number of batches, ~200 KB).
+
+Two comparisons, both measured in every run:
+  cache    raw: write(2)s of the same total bytes and write size into the same
+           directory, then close (the data is in the page cache, as when a
+           sink commits a batch: file_roll and hdfs(file://) commit after
+           write(2), not after fsync).  Sink: wall time until SINK.k1
+           EventDrainSuccessCount reaches N.
+  durable  raw: the same writes, then fdatasync(2) of the file, timed to its
+           return (dd conv=fdatasync).  Sink: the cache wall time plus an
+           fdatasync of every output file started the moment the sink has
+           drained (the agent still running).  This is the honest disk
+           figure; the cache figure measures memcpy into the page cache.
+  null     the same source and channel into the null sink: the pipeline
+           ceiling (no serialisation, no write).  When a sink's events/s is
+           close to it, the source/channel, not the sink, is the bound.
 Every case (raw included) starts after os.sync(), so none pays for the
-previous case's dirty pages.
-  null            the same source into the null sink: the pipeline ceiling
-  file_roll-text, file_roll-avro, hdfs-text, hdfs-avro (hdfs = DataStream
-                  on a file:// path)
-MB/s = output file bytes / wall time.  The source runs before the metrics
-endpoint answers, so the rate is timed from the first metrics sample (t0,
-count c0) until SINK.k1 EventDrainSuccessCount (null: the channel's take
-count) reaches N, polled every 10 ms, and scaled to N: wall = (t_end - t0) x
-N / (N - c0).  Median of --runs runs.  Uses tests/integration/harness.py for the
-agent process (own process group, free port, cleaned up).
+previous case's dirty pages.  The agent's per-thread CPU seconds are read
+from /proc at drain time: the sink's runner thread and the source's (the sink
+runner is started before the source runner, so it has the lower tid), to
+show which thread is saturated, and the busy cores of the whole machine
+(/proc/stat) while the case was timed: the kernel's writeback and any other
+load share the same cores.
+
+The source starts before the metrics endpoint answers, so a sink's rate is
+timed from the first metrics sample (t0, count c0) until the count reaches N,
+polled every 5 ms, and scaled to N: wall = (t_end - t0) x N / (N - c0).
+Median of --runs runs.  Uses tests/integration/harness.py for the agent
+process (own process group, free port, cleaned up).
 
 Usage: /usr/bin/python3 bench/bench_file_sinks.py --flumen build-bench/flumen
-       [--events N] [--runs R] [--dir DIR]
+       [--events N] [--runs R] [--dir DIR] [--cases a,b]
 """
 
 import argparse
@@ -74,8 +89,46 @@ def dir_bytes(d):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 
 
+def thread_cpu(pid):
+    """{tid: cpu seconds} of every thread of pid."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(t)] = (int(fields[11]) + int(fields[12])) / hz
+        except OSError:
+            pass
+    return out
+
+
+def cpu_busy():
+    """(busy, total) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def fdatasync_tree(d):
+    for r, _, fs in os.walk(d):
+        for f in fs:
+            fd = os.open(os.path.join(r, f), os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+
+
 def run_agent(flumen, lines, n, out):
-    with harness.Agent(flumen, conf(lines, n)) as a:
+    """Returns (cache wall s, durable wall s, output bytes, timed fraction,
+    (sink thread cpu s, source thread cpu s))."""
+    null = "null" in lines[0]
+    agent = harness.Agent(flumen, conf(lines, n))
+    agent.args[agent.args.index("-Dflume.root.logger=INFO,console")] = \
+        "-Dflume.root.logger=WARN,console"
+    with agent as a:
         deadline = time.monotonic() + 15
         while True:
             try:
@@ -84,93 +137,122 @@ def run_agent(flumen, lines, n, out):
             except Exception:  # noqa: BLE001 - not up yet
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.01)
-        key = ("CHANNEL.c1", "EventTakeSuccessCount") if "null" in lines[0] \
+                time.sleep(0.005)
+        key = ("CHANNEL.c1", "EventTakeSuccessCount") if null \
             else ("SINK.k1", "EventDrainSuccessCount")
         # The source starts before the metrics endpoint answers: measure the
         # rate from the first sample (t0, c0) to completion.
-        t0, c0 = time.monotonic(), a.counter(*key)
+        t0, c0, m0 = time.monotonic(), a.counter(*key), cpu_busy()
         while a.counter(*key) < n:
-            time.sleep(0.01)
+            time.sleep(0.005)
             if time.monotonic() - t0 > 600:
                 raise RuntimeError("timeout")
-        wall = time.monotonic() - t0
+        t1 = time.monotonic()
+        cpu = thread_cpu(a.proc.pid)
+        m1 = cpu_busy()
+        fdatasync_tree(out)
+        t2 = time.monotonic()
         frac = (n - c0) / n
         a.signal(15)
         a.wait_exit(60)
-    return wall / frac, dir_bytes(out), frac
+    busy = sorted(sorted(cpu.items(), key=lambda kv: -kv[1])[:2])   # by tid
+    threads = (busy[0][1], busy[1][1]) if len(busy) == 2 else (0.0, 0.0)
+    # Cores of the machine busy while timed (agent, kernel writeback, anything else).
+    threads += (os.cpu_count() * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),)
+    wall = (t1 - t0) / frac
+    return wall, wall + (t2 - t1), dir_bytes(out), frac, threads
 
 
-def raw_write(d, nbytes):
+def raw_write(d, nbytes, wsize, durable):
     p = os.path.join(d, "raw.bin")
-    block = b"r" * (1 << 20)
+    block = b"r" * wsize
     t0 = time.monotonic()
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     left = nbytes
     while left > 0:
-        left -= os.write(fd, block[:min(left, len(block))])
+        left -= os.write(fd, block[:min(left, wsize)])
+    if durable:
+        os.fdatasync(fd)
     os.close(fd)
     wall = time.monotonic() - t0
     os.unlink(p)
     return wall
 
 
-def raw_round(base, nbytes, res, r):
-    """Three raw writes, each after os.sync(); all kept (the disk of a shared
-    VM varies a lot between consecutive writes)."""
-    for _ in range(3):
+def raw_round(base, nbytes, wsize, res, r):
+    for name, durable in (("raw-cache", False), ("raw-durable", True)):
         os.sync()
-        wall = raw_write(base, nbytes)
-        res.setdefault("raw-write", []).append((wall, nbytes))
-        print("run %d %-15s %7.3f s %10d bytes" % (r, "raw-write", wall, nbytes), flush=True)
+        wall = raw_write(base, nbytes, wsize, durable)
+        res.setdefault(name, []).append((wall, nbytes, wall, (0.0, 0.0, 0.0)))
+        print("run %d %-15s %7.3f s %10d bytes in %d-byte writes%s"
+              % (r, name, wall, nbytes, wsize, ", fdatasync" if durable else ""), flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--flumen", required=True)
-    ap.add_argument("--events", type=int, default=2000000)
+    ap.add_argument("--events", type=int, default=5000000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--dir", default=None, help="directory on the disk to measure")
+    ap.add_argument("--cases", default="null,file_roll-text,file_roll-avro,hdfs-text,hdfs-avro")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="flumen-bench-fs-", dir=args.dir)
     res = {}
+    names = args.cases.split(",")
+    batches = args.events // 1000
+    # Output size and write size of the text sinks: seq numbers 0..N-1 padded
+    # by 193 bytes plus a newline, one write per 1000-event batch.
+    text_bytes = sum(len(str(i)) + 194 for i in range(args.events))
+    wsize = text_bytes // batches
     try:
-        names = ["null", "file_roll-text", "file_roll-avro", "hdfs-text", "hdfs-avro"]
-        text_bytes = None
         for r in range(args.runs):
-            if text_bytes is not None:
-                raw_round(base, text_bytes, res, r)
+            raw_round(base, text_bytes, wsize, res, r)
             for name in names:
                 os.sync()  # every case starts without dirty pages (no writeback throttling)
                 out = os.path.join(base, "%s-%d" % (name, r))
                 os.makedirs(out)
-                wall, nb, frac = run_agent(os.path.abspath(args.flumen), cases(out)[name], args.events,
-                                     out)
-                if name == "file_roll-text":
-                    text_bytes = nb
-                res.setdefault(name, []).append((wall, nb))
+                wall, dwall, nb, frac, thr = run_agent(os.path.abspath(args.flumen),
+                                                       cases(out)[name], args.events, out)
+                res.setdefault(name, []).append((wall, nb, dwall, thr))
                 shutil.rmtree(out)
-                print("run %d %-15s %7.3f s %10d bytes (%.0f %% of the events timed)"
-                      % (r, name, wall, nb, 100 * frac), flush=True)
-        raw_round(base, text_bytes, res, args.runs)
+                print("run %d %-15s %7.3f s (durable %7.3f s) %10d bytes, %.0f %% of the events "
+                      "timed, cpu s sink/source threads %.2f/%.2f, machine busy cores %.2f"
+                      % (r, name, wall, dwall, nb, 100 * frac, thr[0], thr[1], thr[2]), flush=True)
+        raw_round(base, text_bytes, wsize, res, args.runs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    raw = statistics.median(nb / w / 1e6 for w, nb in res["raw-write"])
+    med = statistics.median
+    raw_c = med(nb / w / 1e6 for w, nb, _, _ in res["raw-cache"])
+    raw_d = med(nb / w / 1e6 for w, nb, _, _ in res["raw-durable"])
     print()
-    raws = sorted(nb / w / 1e6 for w, nb in res["raw-write"])
-    print("raw-write MB/s: min %.0f, median %.0f, max %.0f over %d writes"
-          % (raws[0], raw, raws[-1], len(raws)))
-    print("| case | events | output MB | median wall s | MB/s | ev/s | % of raw |")
-    print("|---|---|---|---|---|---|---|")
-    for name in ["raw-write"] + names:
-        w = statistics.median(x[0] for x in res[name])
-        nb = statistics.median(x[1] for x in res[name])
-        mbs = statistics.median(x[1] / x[0] / 1e6 for x in res[name])
-        evs = "" if name == "raw-write" else "%.0f" % (args.events / w)
-        pct = "" if name in ("raw-write", "null") else "%.0f %%" % (100 * mbs / raw)
-        print("| %s | %s | %.1f | %.3f | %.1f | %s | %s |" % (
-            name, "" if name == "raw-write" else args.events, nb / 1e6, w,
-            mbs if name != "null" else 0.0, evs, pct))
+    for k in ("raw-cache", "raw-durable"):
+        v = sorted(nb / w / 1e6 for w, nb, _, _ in res[k])
+        print("%s MB/s: min %.0f, median %.0f, max %.0f over %d writes"
+              % (k, v[0], med(v), v[-1], len(v)))
+    print("| case | events | output MB | wall s | MB/s (cache) | % of raw cache | "
+          "durable wall s | MB/s (durable) | % of raw durable | events/s | "
+          "cpu s sink / source thread | busy cores |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name in ["raw-cache", "raw-durable"] + names:
+        rows = res[name]
+        w = med(x[0] for x in rows)
+        dw = med(x[2] for x in rows)
+        nb = med(x[1] for x in rows)
+        raw = name.startswith("raw")
+        if name == "null":
+            nb = text_bytes   # the bodies the text sinks would write
+        mbs = med((text_bytes if name == "null" else x[1]) / x[0] / 1e6 for x in rows)
+        dmbs = med(x[1] / x[2] / 1e6 for x in rows)
+        thr = tuple(med(x[3][i] for x in rows) for i in range(3))
+        print("| %s | %s | %.1f | %.3f | %.0f%s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, "" if raw else args.events, nb / 1e6, w, mbs,
+            " (bodies)" if name == "null" else "",
+            "" if raw or name == "null" else "%.0f %%" % (100 * mbs / raw_c),
+            "" if name == "null" else "%.3f" % dw,
+            "" if name == "null" else "%.0f" % dmbs,
+            "" if raw or name == "null" else "%.0f %%" % (100 * dmbs / raw_d),
+            "" if raw else "%.0f" % (args.events / w),
+            "" if raw else "%.2f / %.2f" % thr[:2], "" if raw else "%.2f" % thr[2]))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ CompressedStream files for gzip, deflate, bzip2, snappy, lz4 and zstd,
 decompressed with Python's own codecs and Hadoop's framings; SequenceFiles
 (Writable and Text, uncompressed and block-compressed with every codec)
 read by tests/integration/seqfile.py; no in-use file left after stop; the
-seeds' pipeline exec `tail -F` -> memory -> hdfs(file://) delivering every
-line; hdfs:// without a namenode rejected with a clear message.
+seeds' pipeline exec `tail -F` -> file channel -> hdfs(file://) delivering
+every line exactly once (duplicates counted, 0 in a normal run); hdfs:// without a namenode rejected with a clear message.
 """
 
 import contextlib
@@ -234,46 +234,82 @@ def test_hdfs_avro_event_serializer_and_bucketing_by_header(flumen):
         assert [b for _, b in recs] == [b"%d" % i for i in range(250)]
 
 
-def test_seeds_pipeline_tail_F_to_hdfs_delivers_every_line(flumen):
+def seeds_conf(src, base, hdfs_path, extra=None):
+    """The seeds' pipeline: exec `tail -F` -> file channel (dirs under base)
+    -> hdfs sink (DataStream, prefix/suffix, rollSize, batchSize)."""
+    lines = [
+        "a1.sources = r1", "a1.channels = c1", "a1.sinks = k1",
+        "a1.sources.r1.type = exec",
+        "a1.sources.r1.command = tail -n +1 -F %s" % src,
+        "a1.sources.r1.batchTimeout = 200",
+        "a1.sources.r1.channels = c1",
+        "a1.channels.c1.type = file",
+        "a1.channels.c1.checkpointDir = %s/fc/ck" % base,
+        "a1.channels.c1.dataDirs = %s/fc/d1" % base,
+        "a1.channels.c1.minimumRequiredSpace = 1048576",
+        "a1.channels.c1.capacity = 100000",
+        "a1.channels.c1.transactionCapacity = 1000",
+        "a1.sinks.k1.type = hdfs", "a1.sinks.k1.channel = c1",
+        "a1.sinks.k1.hdfs.path = " + hdfs_path,
+        "a1.sinks.k1.hdfs.useLocalTimeStamp = true",
+        "a1.sinks.k1.hdfs.fileType = DataStream",
+        "a1.sinks.k1.hdfs.filePrefix = events",
+        "a1.sinks.k1.hdfs.fileSuffix = .log",
+        "a1.sinks.k1.hdfs.rollSize = 65536", "a1.sinks.k1.hdfs.rollCount = 0",
+        "a1.sinks.k1.hdfs.rollInterval = 0",
+        "a1.sinks.k1.hdfs.batchSize = 500"]
+    lines += ["a1.sinks.k1.%s = %s" % kv for kv in (extra or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def seeds_line(i):
+    return b"line %06d %s" % (i, b"x" * 40)
+
+
+def feed_tail_F(a, src, bursts=(1000, 3000, 7, 6000)):
+    """Append bursts of lines to the tailed file, waiting after each until the
+    sink has drained them all; returns the number of lines written."""
+    total = 0
+    for burst in bursts:
+        with open(src, "a") as f:
+            for i in range(total, total + burst):
+                f.write("line %06d %s\n" % (i, "x" * 40))
+        total += burst
+        a.wait_for(lambda: a.counter("SINK.k1", "EventDrainSuccessCount") >= total, 30,
+                   "hdfs sink drained %d lines" % total)
+    return total
+
+
+def check_exactly_once(lines, total):
+    """Every line arrived, in order; duplicates (at-least-once) counted and
+    must be 0 in a run without failures."""
+    want = [seeds_line(i) for i in range(total)]
+    seen = set(want)
+    torn = [l for l in lines if l not in seen]
+    assert not torn, "lines that were never written: %r" % torn[:5]
+    missing = len(seen - set(lines))
+    dups = len(lines) - len(set(lines))
+    assert missing == 0 and dups == 0, "missing %d, duplicates %d" % (missing, dups)
+    assert lines == want, "lines out of order"
+
+
+def test_seeds_pipeline_tail_F_file_channel_to_hdfs_delivers_every_line_once(flumen):
     with scratch() as d:
         src = os.path.join(d, "app-%s.log" % uuid.uuid4().hex)
         open(src, "w").close()
         out = os.path.join(d, "out")
-        text = "\n".join([
-            "a1.sources = r1", "a1.channels = c1", "a1.sinks = k1",
-            "a1.sources.r1.type = exec",
-            "a1.sources.r1.command = tail -n +1 -F %s" % src,
-            "a1.sources.r1.batchTimeout = 200",
-            "a1.sources.r1.channels = c1",
-            "a1.channels.c1.type = memory", "a1.channels.c1.capacity = 100000",
-            "a1.channels.c1.transactionCapacity = 1000",
-            "a1.sinks.k1.type = hdfs", "a1.sinks.k1.channel = c1",
-            "a1.sinks.k1.hdfs.path = file://%s/%%Y-%%m-%%d" % out,
-            "a1.sinks.k1.hdfs.useLocalTimeStamp = true",
-            "a1.sinks.k1.hdfs.fileType = DataStream",
-            "a1.sinks.k1.hdfs.filePrefix = events",
-            "a1.sinks.k1.hdfs.fileSuffix = .log",
-            "a1.sinks.k1.hdfs.rollSize = 65536", "a1.sinks.k1.hdfs.rollCount = 0",
-            "a1.sinks.k1.hdfs.rollInterval = 0",
-            "a1.sinks.k1.hdfs.batchSize = 500", ""])
-        total = 0
-        with harness.Agent(flumen, text) as a:
+        with harness.Agent(flumen, seeds_conf(src, d, "file://%s/%%Y-%%m-%%d" % out)) as a:
             a.wait_ready()
-            for burst in (1000, 3000, 7, 6000):
-                with open(src, "a") as f:
-                    for i in range(total, total + burst):
-                        f.write("line %06d %s\n" % (i, "x" * 40))
-                total += burst
-                a.wait_for(lambda: a.counter("SINK.k1", "EventDrainSuccessCount") >= total, 30,
-                           "hdfs sink drained %d lines" % total)
+            total = feed_tail_F(a, src)
+            assert a.counter("CHANNEL.c1", "ChannelSize") == 0
             a.signal(15)
             a.wait_exit(20)
         fs = files_in(out + "/*", "events.*.log")
         assert len(fs) >= 8, fs   # ~ 580 KB in 64 KiB files
         assert not glob.glob(out + "/*/*.tmp")
-        lines = b"".join(open(p, "rb").read() for p in fs).splitlines()
-        assert lines == [b"line %06d %s" % (i, b"x" * 40) for i in range(total)], \
-            (len(lines), total)
+        assert all(os.path.getsize(p) <= 65536 + 500 * 54 for p in fs), \
+            [os.path.getsize(p) for p in fs]
+        check_exactly_once(b"".join(open(p, "rb").read() for p in fs).splitlines(), total)
 
 
 def test_hdfs_scheme_without_namenode_is_a_clear_configuration_error(flumen):

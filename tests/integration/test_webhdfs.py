@@ -11,13 +11,20 @@ record); a datanode refusing connections for longer than hdfs.callTimeout
 (batches rolled back and redelivered: nothing lost, duplicates only of
 whole events); namenode 500s retried; a flush failing at a roll in the middle of a batch
 rolling the batch back; a permission error logged naming
-the path and the user, nothing committed until the permission is fixed.
+the path and the user, nothing committed until the permission is fixed;
+the seeds' pipeline exec `tail -F` of a growing file -> file channel ->
+hdfs sink on hdfs://127.0.0.1/... (hdfs.webhdfs.port = the stand-in) with
+rollSize, batchSize, DataStream, filePrefix/fileSuffix: every line arrives,
+in order, with 0 duplicates.
 """
 
 import collections
 import os
 import re
+import shutil
 import sys
+import tempfile
+import uuid
 
 import harness
 
@@ -192,6 +199,63 @@ def test_permission_error_is_logged_with_path_and_user_and_nothing_commits(flume
             drain_and_stop(a, n)
         _, lines = lines_of(s, "/locked/in")
         assert lines == [b"%d" % i for i in range(n)]
+
+
+def test_seeds_pipeline_tail_F_file_channel_to_webhdfs_delivers_every_line_once(flumen):
+    d = tempfile.mkdtemp(prefix="flumen-seeds-webhdfs-")
+    try:
+        src = os.path.join(d, "app-%s.log" % uuid.uuid4().hex)
+        open(src, "w").close()
+        lines_conf = [
+            "a1.sources = r1", "a1.channels = c1", "a1.sinks = k1",
+            "a1.sources.r1.type = exec",
+            "a1.sources.r1.command = tail -n +1 -F %s" % src,
+            "a1.sources.r1.batchTimeout = 200", "a1.sources.r1.channels = c1",
+            "a1.channels.c1.type = file",
+            "a1.channels.c1.checkpointDir = %s/fc/ck" % d,
+            "a1.channels.c1.dataDirs = %s/fc/d1" % d,
+            "a1.channels.c1.minimumRequiredSpace = 1048576",
+            "a1.channels.c1.capacity = 100000",
+            "a1.channels.c1.transactionCapacity = 1000",
+            "a1.sinks.k1.type = hdfs", "a1.sinks.k1.channel = c1",
+            # No port in the URI: the stand-in is reached through hdfs.webhdfs.port.
+            "a1.sinks.k1.hdfs.path = hdfs://127.0.0.1/flume/seeds/%Y-%m-%d",
+            "a1.sinks.k1.hdfs.useLocalTimeStamp = true",
+            "a1.sinks.k1.hdfs.fileType = DataStream",
+            "a1.sinks.k1.hdfs.filePrefix = events",
+            "a1.sinks.k1.hdfs.fileSuffix = .log",
+            "a1.sinks.k1.hdfs.rollSize = 65536", "a1.sinks.k1.hdfs.rollCount = 0",
+            "a1.sinks.k1.hdfs.rollInterval = 0",
+            "a1.sinks.k1.hdfs.batchSize = 500",
+            "a1.sinks.k1.hdfs.callTimeout = 10000"]
+        total = 0
+        with standin() as s:
+            lines_conf.append("a1.sinks.k1.hdfs.webhdfs.port = %d" % s.port)
+            with harness.Agent(flumen, "\n".join(lines_conf) + "\n") as a:
+                a.wait_ready()
+                for burst in (1000, 3000, 7, 6000):
+                    with open(src, "a") as f:
+                        for i in range(total, total + burst):
+                            f.write("line %06d %s\n" % (i, "x" * 40))
+                    total += burst
+                    a.wait_for(lambda: a.counter("SINK.k1", "EventDrainSuccessCount") >= total,
+                               30, "hdfs sink drained %d lines" % total)
+                assert a.counter("CHANNEL.c1", "ChannelSize") == 0
+                assert a.counter("SINK.k1", "EventWriteFail") == 0
+                a.signal(15)
+                a.wait_exit(20)
+            order, lines = lines_of(s, "/flume/seeds")
+        assert len(order) >= 8, order       # ~ 580 KB in 64 KiB files
+        for p in order:
+            assert re.fullmatch(r"/flume/seeds/\d{4}-\d\d-\d\d/events\.\d+\.log", p), p
+        want = [b"line %06d %s" % (i, b"x" * 40) for i in range(total)]
+        c = collections.Counter(lines)
+        dups = sum(v - 1 for v in c.values())
+        missing = sum(1 for w in want if c[w] == 0)
+        assert missing == 0 and dups == 0, "missing %d, duplicates %d" % (missing, dups)
+        assert lines == want, "lines out of order"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_hdfs_path_without_namenode_is_a_configuration_error(flumen):

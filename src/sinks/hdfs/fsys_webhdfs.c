@@ -155,8 +155,8 @@ void flm_webhdfs_login_user(char *out, size_t cap)
 /* Fills e's key and base from uri (checked by flm_webhdfs_check). */
 static void entry_from_uri(struct nn_entry *e, const char *uri, long http_port)
 {
-    size_t slen, alen;
-    const char *a, *path;
+    size_t slen = 0, alen = 0;
+    const char *a = "", *path = NULL;
     split(uri, &slen, &a, &alen, &path);
     snprintf(e->key, sizeof(e->key), "%s://%.*s", slen == 4 ? "hdfs" : "webhdfs", (int)alen, a);
     const char *colon = memchr(a, ':', alen);
@@ -242,8 +242,8 @@ static int lookup(const char *uri, struct wctx *w, const char **path, struct flm
         return flm_err_set(err, FLM_EIO, "%s", why);
     struct nn_entry n = {0};
     entry_from_uri(&n, uri, 0);
-    size_t slen, alen;
-    const char *a;
+    size_t slen = 0, alen = 0;
+    const char *a = "";
     split(uri, &slen, &a, &alen, path);
     pthread_mutex_lock(&reg_mu);
     struct nn_entry *e = reg;

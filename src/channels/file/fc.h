@@ -7,11 +7,13 @@
  *   wal.c        format, CRC32C, record and event codec (pure functions)
  *   replay.c     replay state and checkpoint codec (pure functions)
  *   fs.c         the swappable file-system operations table
+ *   crypt.c      AES-CTR of event encodings, key file, key check values
  *   filech.c     the channel: queue, group commit, checkpoints, GC
  */
 #ifndef FLM_FC_H
 #define FLM_FC_H
 
+#include "core/err.h"
 #include "core/event.h"
 
 #include <stdbool.h>
@@ -27,6 +29,13 @@
 #define FC_FILE_HDR 16u               /* magic, u32 file id, u32 CRC32C of bytes 0..11 */
 #define FC_REC_MAGIC 0x31524346u      /* "FCR1" little-endian: a transaction record */
 #define FC_NOOP_MAGIC 0x314E4346u     /* "FCN1": space blanked by fcintegrity */
+#define FC_ENC_MAGIC 0x31454346u      /* "FCE1": a transaction record, event encodings encrypted */
+#define FC_KEY_MAGIC 0x314B4346u      /* "FCK1": key record, first record of an encrypted file */
+#define FC_KEYREC_FIXED 64u           /* key record bytes before the alias */
+#define FC_ALIAS_MAX 128u             /* longest key alias */
+#define FC_NONCE 12u                  /* per-file random nonce; IV = nonce || BE32(offset) */
+#define FC_KCV 8u                     /* key check value bytes */
+#define FC_CIPHER_AESCTR 1u           /* key record cipher id */
 #define FC_REC_HDR 32u                /* record header bytes */
 #define FC_EV_HDR 16u                 /* per-event header bytes */
 #define FC_TAKE_SIZE 8u               /* u32 file id, u32 offset */
@@ -98,11 +107,15 @@ size_t flm_fc_rec_size(size_t ntake, size_t put_bytes);
 void flm_fc_rec_seal(uint8_t *rec, size_t total, uint32_t nput, uint32_t ntake, uint64_t ms,
                      uint32_t magic);
 
+/* Kinds of record (by magic). */
+enum { FC_K_PLAIN, FC_K_ENC, FC_K_NOOP, FC_K_KEY };
+
 /* A record as parsed from a buffer. */
 struct fc_rec {
     uint32_t total;          /* bytes incl. header and padding */
     uint32_t nput, ntake;
-    bool noop;
+    bool noop;               /* NOOP or KEY: no effect on the queue */
+    int kind;                /* FC_K_*: ENC = event encodings encrypted (bytes 8..len-1) */
     uint64_t ms;             /* commit time, epoch ms (diagnostics only) */
     const uint8_t *takes;    /* ntake x 8 bytes */
     const uint8_t *events;   /* first event encoding */
@@ -113,6 +126,28 @@ struct fc_rec {
  * record's CRC and structure are valid), FLM_EAGAIN (the header is fine but
  * the record extends past avail: supply more bytes) or FLM_ECORRUPT.  Pure. */
 int flm_fc_rec_parse(const uint8_t *p, size_t avail, struct fc_rec *r);
+
+/* What a key record (FCK1) says: the key that encrypts every FCE1 record of
+ * its file, and the file's nonce. */
+struct fc_keyinfo {
+    uint32_t keylen;                 /* 16 or 32 bytes (AES-128 / AES-256) */
+    uint8_t nonce[FC_NONCE];
+    uint8_t kcv[FC_KCV];
+    char alias[FC_ALIAS_MAX + 1];
+};
+/* Bytes of the key record for ki (padded). */
+size_t flm_fc_keyrec_size(const struct fc_keyinfo *ki);
+/* Writes the sealed key record (flm_fc_keyrec_size bytes) at out. */
+void flm_fc_keyrec_build(uint8_t *out, const struct fc_keyinfo *ki, uint64_t ms);
+/* Parses a key record at p (avail bytes).  FLM_OK (ki filled), FLM_EAGAIN
+ * (incomplete) or FLM_ECORRUPT (not a valid key record).  Pure. */
+int flm_fc_keyrec_parse(const uint8_t *p, size_t avail, struct fc_keyinfo *ki);
+/* True when an event encoding's length word and CRC match (no structure
+ * check: the structure of an encrypted event is ciphertext).  Pure. */
+bool flm_fc_event_crc_ok(const uint8_t *p, size_t len);
+/* Decodes one plaintext event encoding whose CRC the caller already checked
+ * (over the ciphertext).  FLM_OK, FLM_ECORRUPT (structure), FLM_ENOMEM. */
+int flm_fc_event_decode_nocrc(const uint8_t *p, size_t len, struct flm_event **out);
 
 /* Writes a data file header for fid into out[FC_FILE_HDR]. */
 void flm_fc_file_header(uint8_t *out, uint32_t fid);
@@ -148,6 +183,9 @@ int flm_fc_ckpt_parse(const uint8_t *buf, size_t len, struct fc_ckpt *ck);
 /* Rebuilds the queue from a checkpoint and the records after it, in log
  * order: puts append, takes remove by (file id, offset).  Pure. */
 struct fc_replay {
+    int mode;                /* set by the driver per file: 0 accept any record kind,
+                                1 plaintext file (FCE1/FCK1 are corrupt), 2 encrypted
+                                file (FCR1 with puts, or FCK1 past the header, corrupt) */
     struct fc_ptr *q;        /* queue, in order */
     size_t n, cap;
     uint64_t *set;           /* taken keys, open addressing, 0 = empty */
@@ -199,6 +237,58 @@ void flm_fc_fs_set_for_test(const struct flm_fs_ops *ops);
 int flm_fc_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
 /* Reads up to n bytes; returns bytes read (short only at EOF) or -1. */
 ssize_t flm_fc_pread_all(int fd, void *buf, size_t n, uint64_t off);
+
+/* ------------------------------------------------------------- crypto */
+
+/* One key of the key file. */
+struct fc_key {
+    char alias[FC_ALIAS_MAX + 1];
+    uint8_t key[32];
+    uint32_t len;            /* 16 or 32 */
+    uint8_t kcv[FC_KCV];
+};
+
+struct fc_keyring {
+    struct fc_key *v;
+    size_t n;
+    int active;              /* index of encryption.activeKey, -1 = write plaintext */
+    char *path;              /* the key file (for messages) */
+};
+
+/* Loads the keys named by aliases[0..n) (and active, if not NULL) from the
+ * key file at path (format in crypt.c / docs/internals/file-channel.md).
+ * Refuses a file that group or others can access.  FLM_OK, or an error with
+ * err naming the file, line or alias.  Agent thread. */
+int flm_fc_keyring_load(struct fc_keyring *kr, const char *path, char *const *aliases, size_t n,
+                        const char *active, struct flm_err *err);
+void flm_fc_keyring_free(struct fc_keyring *kr);
+/* Index of alias in kr, or -1. */
+int flm_fc_keyring_find(const struct fc_keyring *kr, const char *alias);
+/* Key check value of a raw key.  FLM_OK or FLM_ERR (OpenSSL failure). */
+int flm_fc_kcv(const uint8_t *key, uint32_t len, uint8_t out[FC_KCV]);
+/* Random bytes from OpenSSL's CSPRNG.  FLM_OK or FLM_ERR. */
+int flm_fc_random(uint8_t *out, size_t n);
+
+/* A reusable AES-CTR context (one per thread of use). */
+struct fc_cctx {
+    void *evp;               /* EVP_CIPHER_CTX */
+    const struct fc_key *key; /* key scheduled in evp */
+};
+/* XORs buf[0..n), which sits at file offset off, with the file's AES-CTR
+ * keystream from byte off on: keystream byte x is byte x % 16 of
+ * AES(key, nonce || BE32(x / 16)).  Encrypt and decrypt are the same.
+ * FLM_OK or FLM_ERR (OpenSSL failure, or off past 64 GiB). */
+int flm_fc_ctr_xor(struct fc_cctx *c, const struct fc_key *k, const uint8_t nonce[FC_NONCE],
+                   uint64_t off, uint8_t *buf, size_t n);
+void flm_fc_cctx_free(struct fc_cctx *c);
+/* Encrypts, in place, the event encodings of the sealed FCE1 record rec
+ * (plaintext) that will be written at file offset off of a file with the
+ * given nonce: bytes 8..len-1 of each event (its length stays clear), then
+ * recomputes the event CRCs and the record CRC so they cover the
+ * ciphertext.  puts[0..nput) are the record's events' pointers (only len is
+ * used).  Non-FCE1 records are left alone.  FLM_OK or FLM_ERR. */
+int flm_fc_rec_encrypt(struct fc_cctx *c, const struct fc_key *k, const uint8_t nonce[FC_NONCE],
+                       uint8_t *rec, uint64_t off, const struct fc_ptr *puts);
 
 /* ------------------------------------------------------------- tools */
 

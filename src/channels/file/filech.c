@@ -31,6 +31,13 @@
  * and the queue always equals "checkpoint + every record before the applied
  * position", which is what a checkpoint snapshots.
  *
+ * Encryption (encryption.activeKey; format in wal.c, keys in crypt.c):
+ * committers seal FCE1 records in clear; the leader, once it knows the file
+ * (its nonce) and the offset, encrypts each record's events with one
+ * keystream pass and recomputes the CRCs over the ciphertext; a take
+ * checks the CRCs, then decrypts what it read with one pass per contiguous
+ * span.  Keys are loaded at init and read-only afterwards.
+ *
  * Invariants (under mu):
  *   count + inflight + reserved <= capacity is what a put waits for, where
  *   count = queued (committed) events, inflight = events taken by open
@@ -76,8 +83,17 @@ struct fc_conf {
     bool ckpt_on_close;
     bool fsync_per_tx;
     int fsync_interval;       /* s */
-    struct flm_kvs enc;       /* encryption.* (not supported: refused) */
+    char *enc_active;         /* encryption.activeKey */
+    int enc_cipher;           /* encryption.cipherProvider (AESCTRNOPADDING) */
+    int enc_provider;         /* encryption.keyProvider (JCEKSFILE) */
+    char *enc_keyfile;        /* encryption.keyProvider.keyStoreFile (flumen key file) */
+    char *enc_keypass;        /* encryption.keyProvider.keyStorePasswordFile (ignored) */
+    struct flm_strv enc_keys; /* encryption.keyProvider.keys */
+    struct flm_kvs enc_keyopt; /* encryption.keyProvider.keys.<alias>.passwordFile (ignored) */
 };
+
+static const char *const fc_ciphers[] = {"AESCTRNOPADDING", NULL};
+static const char *const fc_providers[] = {"JCEKSFILE", NULL};
 
 static const struct flm_prop fc_props[] = {
     {.name = "checkpointDir", .type = FLM_P_STR, .off = FLM_OFF(struct fc_conf, ckpt_dir),
@@ -129,9 +145,30 @@ static const struct flm_prop fc_props[] = {
     {.name = "fsyncInterval", .type = FLM_P_INT, .off = FLM_OFF(struct fc_conf, fsync_interval),
      .def = "5", .flags = FLM_P_LENIENT, .min = 1, .max = INT_MAX,
      .doc = "Seconds between syncs when fsyncPerTransaction is false."},
-    {.name = "encryption.", .type = FLM_P_PREFIX, .off = FLM_OFF(struct fc_conf, enc),
-     .doc = "encryption.activeKey, .cipherProvider, .keyProvider.*: not supported yet; a "
-            "channel configuring them is refused rather than storing plaintext."},
+    {.name = "encryption.activeKey", .type = FLM_P_STR,
+     .off = FLM_OFF(struct fc_conf, enc_active),
+     .doc = "Alias of the key that encrypts new data (AES-CTR); unset = new data is not "
+            "encrypted."},
+    {.name = "encryption.cipherProvider", .type = FLM_P_ENUM,
+     .off = FLM_OFF(struct fc_conf, enc_cipher), .choices = fc_ciphers,
+     .doc = "Cipher: AESCTRNOPADDING (AES-128/256-CTR by key length, via OpenSSL)."},
+    {.name = "encryption.keyProvider", .type = FLM_P_ENUM,
+     .off = FLM_OFF(struct fc_conf, enc_provider), .choices = fc_providers,
+     .doc = "Key provider: JCEKSFILE (here a flumen key file, see keyStoreFile)."},
+    {.name = "encryption.keyProvider.keyStoreFile", .type = FLM_P_STR,
+     .off = FLM_OFF(struct fc_conf, enc_keyfile),
+     .doc = "Key file: lines `alias = key` (32/64 hex digits or base64 of 16/32 bytes); must "
+            "not be group/world accessible (Java keystores are not read)."},
+    {.name = "encryption.keyProvider.keyStorePasswordFile", .type = FLM_P_STR,
+     .off = FLM_OFF(struct fc_conf, enc_keypass), .flags = FLM_P_IGNORED,
+     .doc = "Keystore password file; the key file is protected by its permissions instead."},
+    {.name = "encryption.keyProvider.keys", .type = FLM_P_LIST,
+     .off = FLM_OFF(struct fc_conf, enc_keys),
+     .doc = "Space-separated aliases of every key still needed to read stored data (old keys "
+            "after a rotation)."},
+    {.name = "encryption.keyProvider.keys.", .type = FLM_P_PREFIX,
+     .off = FLM_OFF(struct fc_conf, enc_keyopt),
+     .doc = "<alias>.passwordFile: per-key password file; accepted and ignored (warning)."},
     FLM_PROPS_END,
 };
 
@@ -359,6 +396,36 @@ static void group_apply(struct fc_chan *fc, struct fc_group *g, uint32_t fid, ui
     pthread_cond_broadcast(&fc->space);
 }
 
+/* Leader, mu NOT held: encrypts the events of every record of group g,
+ * which goes to the current file at offset base (its nonce + the offsets
+ * give the counter blocks).  FLM_OK or FLM_ERR. */
+static int encrypt_group(struct fc_chan *fc, struct fc_group *g, uint64_t base)
+{
+    const struct fc_key *k = &fc->keys.v[fc->keys.active];
+    pthread_mutex_lock(&fc->mu);
+    struct fc_file *f = flm_fc_file_find(fc, fc->cur_fid);
+    uint8_t nonce[FC_NONCE];
+    bool ok = f != NULL && f->key == fc->keys.active;
+    if (ok)
+        memcpy(nonce, f->nonce, FC_NONCE);
+    pthread_mutex_unlock(&fc->mu);
+    if (!ok)
+        return FLM_ERR;
+    size_t pi = 0; /* g->puts are the group's events in order */
+    for (size_t at = 0; at < g->len;) {
+        uint8_t *rec = g->buf + at;
+        uint32_t nput = fc_get32(rec + 12);
+        if (fc_get32(rec) == FC_ENC_MAGIC) {
+            if (pi + nput > g->np ||
+                flm_fc_rec_encrypt(&fc->wctx, k, nonce, rec, base + at, g->puts + pi) != FLM_OK)
+                return FLM_ERR;
+        }
+        pi += nput;
+        at += fc_get32(rec + 8);
+    }
+    return FLM_OK;
+}
+
 /* The leader's turn (mu held on entry and exit): writes and syncs the
  * filling group, then applies or fails it.  Other committers keep filling
  * the other buffer meanwhile. */
@@ -380,11 +447,17 @@ static void group_lead(struct fc_chan *fc)
     }
     uint64_t base = fc->cur_off;
     int fd = fc->cur_fd;
-    if (rc == FLM_OK && flm_fc_pwrite_all(fd, g->buf, g->len, base) != 0) {
+    if (rc == FLM_OK && fc->keys.active >= 0 && encrypt_group(fc, g, base) != FLM_OK) {
+        rc = FLM_ERR, sys = 0, what = "encrypting for";
+    } else if (rc == FLM_OK && flm_fc_pwrite_all(fd, g->buf, g->len, base) != 0) {
         rc = FLM_EIO, sys = errno, what = "writing";
         /* Cut what may have been written so nothing follows a hole. */
         if (fs->ftruncate(fd, (off_t)base) != 0)
             broke = true;
+        /* Encrypted: never write other bytes under the same counter blocks
+         * (they may have reached the disk): continue in a new file. */
+        if (fc->keys.active >= 0)
+            must_roll = true;
     } else if (rc == FLM_OK && fc->fsync_per_tx && fs->fdatasync(fd) != 0) {
         rc = FLM_EIO, sys = errno, what = "syncing";
         /* After a failed fdatasync the page state is unknown: drop the group
@@ -606,6 +679,10 @@ static int read_events(struct fc_txn *tx, const struct fc_ptr *p, size_t k, stru
         struct fc_file *f = flm_fc_file_find(fc, p[i].fid);
         int fd = f ? f->fd : -1;
         unsigned dir = f ? f->dir : 0;
+        int key = f ? f->key : -1;
+        uint8_t nonce[FC_NONCE];
+        if (key >= 0)
+            memcpy(nonce, f->nonce, FC_NONCE);
         pthread_mutex_unlock(&fc->mu);
         char path[PATH_MAX];
         flm_fc_file_path(fc, dir, p[i].fid, path, sizeof(path));
@@ -618,9 +695,50 @@ static int read_events(struct fc_txn *tx, const struct fc_ptr *p, size_t k, stru
             rc = FLM_EIO;
             break;
         }
+        if (key >= 0) {
+            /* Encrypted file: check every CRC (over the ciphertext), then
+             * decrypt the contiguous span with one keystream pass and put
+             * each event's clear length word back. */
+            size_t at = 0;
+            for (size_t m = i; m < j && rc == FLM_OK; m++) {
+                if (!flm_fc_event_crc_ok(tx->rbuf + at, p[m].len)) {
+                    msgf(tx->base.errmsg, sizeof(tx->base.errmsg),
+                         "corrupt event in %s at offset %" PRIu32
+                         " (checksum mismatch); run flumen tools fcintegrity",
+                         path, p[m].off);
+                    rc = FLM_ECORRUPT;
+                }
+                at += p[m].len;
+            }
+            if (rc == FLM_OK && flm_fc_ctr_xor(&tx->rctx, &fc->keys.v[key], nonce, p[i].off,
+                                               tx->rbuf, (size_t)span) != FLM_OK) {
+                msgf(tx->base.errmsg, sizeof(tx->base.errmsg),
+                     "cannot decrypt events in %s at offset %" PRIu32 " (OpenSSL error)", path,
+                     p[i].off);
+                rc = FLM_ERR;
+            }
+            if (rc != FLM_OK)
+                break;
+            at = 0;
+            for (size_t m = i; m < j; m++) {
+                fc_put32(tx->rbuf + at + 4, p[m].len);
+                at += p[m].len;
+            }
+        }
         size_t at = 0;
         for (size_t m = i; m < j; m++) {
-            int r = flm_fc_event_decode(tx->rbuf + at, p[m].len, &evs[made]);
+            int r;
+            uint8_t *e = tx->rbuf + at;
+            if (key < 0) {
+                r = flm_fc_event_decode(e, p[m].len, &evs[made]);
+            } else if ((r = flm_fc_event_decode_nocrc(e, p[m].len, &evs[made])) == FLM_ECORRUPT) {
+                msgf(tx->base.errmsg, sizeof(tx->base.errmsg),
+                     "event in %s at offset %" PRIu32 " does not decrypt to a valid event with "
+                     "key '%s' (checksum is fine: wrong key?)",
+                     path, p[m].off, fc->keys.v[key].alias);
+                rc = r;
+                break;
+            }
             if (r != FLM_OK) {
                 if (r == FLM_ECORRUPT)
                     msgf(tx->base.errmsg, sizeof(tx->base.errmsg),
@@ -733,7 +851,10 @@ static int encode_record(struct fc_txn *tx, size_t *total)
         p += flm_fc_event_size(tx->puts[i]);
     }
     memset(p, 0, (size_t)(tx->wbuf + sz - p));
-    flm_fc_rec_seal(tx->wbuf, sz, tx->np, tx->nt, flm_now_ms(), FC_REC_MAGIC);
+    /* With an active key the record is FCE1: the leader encrypts its events
+     * once it knows the file and offset (the counter blocks derive from them). */
+    flm_fc_rec_seal(tx->wbuf, sz, tx->np, tx->nt, flm_now_ms(),
+                    tx->fc->keys.active >= 0 && tx->np > 0 ? FC_ENC_MAGIC : FC_REC_MAGIC);
     *total = sz;
     return FLM_OK;
 }
@@ -852,6 +973,7 @@ static void fc_end(struct flm_txn *t)
     free(tx->poff);
     free(tx->wbuf);
     free(tx->rbuf);
+    flm_fc_cctx_free(&tx->rctx);
     free(tx);
 }
 
@@ -906,6 +1028,26 @@ static int fc_init(struct flm_channel *ch, struct flm_err *err)
     if (fc->ckpt_dir == NULL || fc->lock_fds == NULL || (cf->dual && fc->backup_dir == NULL)) {
         rc = flm_err_set(err, FLM_ENOMEM, "file channel: out of memory");
         goto fail;
+    }
+    fc->keys.active = -1;
+    if (cf->enc_keyfile != NULL && (cf->enc_active != NULL || cf->enc_keys.n > 0)) {
+        char *kf = flm_fc_expand_home(cf->enc_keyfile);
+        if (kf == NULL) {
+            rc = flm_err_set(err, FLM_ENOMEM, "file channel: out of memory");
+            goto fail;
+        }
+        rc = flm_fc_keyring_load(&fc->keys, kf, cf->enc_keys.v, cf->enc_keys.n, cf->enc_active,
+                                 err);
+        free(kf);
+        if (rc != FLM_OK)
+            goto fail;
+        if (fc->keys.active >= 0)
+            flm_info(&ch->c.log, "encrypting new data with key '%s' (AES-%u-CTR); %zu key(s) "
+                     "loaded", fc->keys.v[fc->keys.active].alias,
+                     fc->keys.v[fc->keys.active].len * 8u, fc->keys.n);
+        else
+            flm_warn(&ch->c.log, "encryption.activeKey is not set: new data is stored "
+                     "unencrypted (the %zu configured key(s) only read older data)", fc->keys.n);
     }
     const char *all[2] = {fc->ckpt_dir, fc->backup_dir};
     for (size_t i = 0; i < fc->ndirs + 2; i++) {
@@ -1018,6 +1160,8 @@ static void fc_destroy(struct flm_channel *ch)
     free(fc->ckpt_dir);
     free(fc->backup_dir);
     free(fc->ring);
+    flm_fc_cctx_free(&fc->wctx);
+    flm_fc_keyring_free(&fc->keys);
     pthread_cond_destroy(&fc->not_empty);
     pthread_cond_destroy(&fc->space);
     pthread_cond_destroy(&fc->synced);
@@ -1047,13 +1191,26 @@ static int fc_validate(void *conf, const char *comp, struct flm_diag *d)
                      "Checkpoint and backup checkpoint directories must be different");
         rc = FLM_ERR;
     }
-    if (cf->enc.n > 0) {
-        char key[96];
-        snprintf(key, sizeof(key), "encryption.%.80s", cf->enc.v[0].key);
-        flm_diag_add(d, FLM_SEV_ERROR, cf->enc.v[0].file, cf->enc.v[0].line, comp, key,
-                     "file channel encryption is not supported by this build; "
-                     "refusing to store the data unencrypted (remove the encryption.* keys to "
-                     "run without it)");
+    for (size_t i = 0; i < cf->enc_keyopt.n; i++) {
+        const struct flm_kv *kv = &cf->enc_keyopt.v[i];
+        char key[200];
+        snprintf(key, sizeof(key), "encryption.keyProvider.keys.%.150s", kv->key);
+        size_t kl = strlen(kv->key);
+        if (kl > 13 && strcmp(kv->key + kl - 13, ".passwordFile") == 0)
+            flm_diag_add(d, FLM_SEV_WARN, kv->file, kv->line, comp, key,
+                         "per-key password files are ignored: flumen's key file holds the "
+                         "keys themselves and is protected by its permissions");
+        else {
+            flm_diag_add(d, FLM_SEV_ERROR, kv->file, kv->line, comp, key,
+                         "unknown key (expected encryption.keyProvider.keys.<alias>.passwordFile)");
+            rc = FLM_ERR;
+        }
+    }
+    bool enc = cf->enc_active != NULL || cf->enc_keys.n > 0;
+    if (enc && cf->enc_keyfile == NULL) {
+        flm_diag_add(d, FLM_SEV_ERROR, NULL, 0, comp, "encryption.keyProvider.keyStoreFile",
+                     "encryption.keyProvider.keyStoreFile is required with %s",
+                     cf->enc_active ? "encryption.activeKey" : "encryption.keyProvider.keys");
         rc = FLM_ERR;
     }
     return rc;

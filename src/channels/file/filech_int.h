@@ -23,6 +23,8 @@ struct fc_file {
     int fd;
     unsigned dir;     /* index into fc->dirs */
     uint64_t refs;    /* queued + in-flight pointers into this file */
+    int key;          /* index into fc->keys whose key encrypts its events; -1 plaintext */
+    uint8_t nonce[FC_NONCE]; /* from its key record */
 };
 
 struct fc_txn;
@@ -69,6 +71,9 @@ struct fc_chan {
     bool last_had_puts;         /* the previous group carried puts */
     uint64_t ndelays;           /* commit delays taken (log at close) */
     bool broken;                /* the log cannot be appended safely any more */
+    /* encryption (read-only after init, except wctx: leader-owned) */
+    struct fc_keyring keys;     /* n == 0: no encryption configured */
+    struct fc_cctx wctx;        /* the leader's AES-CTR context */
     /* settings */
     uint64_t max_file_size, min_space, ckpt_interval_ms, fsync_interval_ms;
     bool fsync_per_tx, ckpt_on_close, dual;
@@ -100,6 +105,7 @@ struct fc_txn {
     uint32_t *poff;             /* each put's offset inside the record */
     uint8_t *wbuf, *rbuf;
     size_t wcap, rcap;
+    struct fc_cctx rctx;        /* decrypts what this transaction takes */
 };
 
 static inline struct fc_chan *fc_of(const struct flm_channel *ch)
@@ -129,8 +135,14 @@ int flm_fc_parse_dirs(struct fc_chan *fc, const char *list);   /* dataDirs -> fc
 int flm_fc_lock_dir(struct fc_chan *fc, const char *dir, struct flm_err *err);
 void flm_fc_file_path(const struct fc_chan *fc, unsigned dir, uint32_t fid, char *out, size_t cap);
 struct fc_file *flm_fc_file_find(struct fc_chan *fc, uint32_t fid);   /* mu held */
+/* Inserts file fid (plaintext: key -1) keeping fid order; mu held once
+ * the channel runs.  FLM_OK or FLM_ENOMEM. */
 int flm_fc_file_add(struct fc_chan *fc, uint32_t fid, int fd, unsigned dir);
-int flm_fc_file_create(struct fc_chan *fc, uint32_t fid, int *fdout, unsigned *dirout);
+/* Creates log-<fid> (header, and with an active key a key record with a new
+ * random nonce), durable before it returns.  *start = offset of the first
+ * transaction record; nonce filled when encrypting.  FLM_OK or FLM_EIO. */
+int flm_fc_file_create(struct fc_chan *fc, uint32_t fid, int *fdout, unsigned *dirout,
+                       uint64_t *start, uint8_t nonce[FC_NONCE]);
 /* Leader only, mu NOT held: continues in file cur_fid + 1. */
 int flm_fc_file_roll(struct fc_chan *fc);
 /* Writes a checkpoint (and backup), then collects files.  Any thread but

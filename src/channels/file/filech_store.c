@@ -109,28 +109,45 @@ int flm_fc_file_add(struct fc_chan *fc, uint32_t fid, int fd, unsigned dir)
         fc->files[i] = fc->files[i - 1];
         i--;
     }
-    fc->files[i] = (struct fc_file){fid, fd, dir, 0};
+    fc->files[i] = (struct fc_file){.fid = fid, .fd = fd, .dir = dir, .refs = 0, .key = -1};
     fc->nfiles++;
     return FLM_OK;
 }
 
 /* ----------------------------------------------------------------- files */
 
-/* Creates log-<fid> with its header in dir fid % ndirs.  The header is made
- * durable with the first group sync; the directory entry now.  FLM_OK or
- * FLM_EIO (errno kept). */
-int flm_fc_file_create(struct fc_chan *fc, uint32_t fid, int *fdout, unsigned *dirout)
+/* Creates log-<fid> with its header (and, with an active key, its key
+ * record) in dir fid % ndirs; header, key record and directory entry are
+ * durable before it returns.  FLM_OK or FLM_EIO (errno kept). */
+int flm_fc_file_create(struct fc_chan *fc, uint32_t fid, int *fdout, unsigned *dirout,
+                       uint64_t *start, uint8_t nonce[FC_NONCE])
 {
     unsigned dir = (unsigned)(fid % fc->ndirs);
     char path[PATH_MAX];
     flm_fc_file_path(fc, dir, fid, path, sizeof(path));
     const struct flm_fs_ops *fs = flm_fc_fs();
+    uint8_t hdr[FC_FILE_HDR + FC_KEYREC_FIXED + FC_ALIAS_MAX + FC_REC_ALIGN];
+    size_t hlen = FC_FILE_HDR;
+    flm_fc_file_header(hdr, fid);
+    if (fc->keys.active >= 0) {
+        /* A fresh random nonce per file: with the counter = offset in the
+         * file, no (key, counter block) pair is ever used twice. */
+        const struct fc_key *k = &fc->keys.v[fc->keys.active];
+        struct fc_keyinfo ki = {.keylen = k->len};
+        if (flm_fc_random(ki.nonce, FC_NONCE) != FLM_OK) {
+            errno = EIO;
+            return FLM_EIO;
+        }
+        memcpy(ki.kcv, k->kcv, FC_KCV);
+        snprintf(ki.alias, sizeof(ki.alias), "%s", k->alias);
+        flm_fc_keyrec_build(hdr + FC_FILE_HDR, &ki, flm_now_ms());
+        hlen += flm_fc_keyrec_size(&ki);
+        memcpy(nonce, ki.nonce, FC_NONCE);
+    }
     int fd = fs->open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return FLM_EIO;
-    uint8_t hdr[FC_FILE_HDR];
-    flm_fc_file_header(hdr, fid);
-    if (flm_fc_pwrite_all(fd, hdr, sizeof(hdr), 0) != 0 || fs->fdatasync(fd) != 0 ||
+    if (flm_fc_pwrite_all(fd, hdr, hlen, 0) != 0 || fs->fdatasync(fd) != 0 ||
         fs->fsync_dir(fc->dirs[dir]) != 0) {
         int e = errno;
         fs->close(fd);
@@ -140,7 +157,19 @@ int flm_fc_file_create(struct fc_chan *fc, uint32_t fid, int *fdout, unsigned *d
     }
     *fdout = fd;
     *dirout = dir;
+    *start = hlen;
     return FLM_OK;
+}
+
+/* Marks file fid (just added) as written by this session: encrypted with
+ * the active key when there is one.  mu held or channel not yet running. */
+static void file_mark_own(struct fc_chan *fc, uint32_t fid, const uint8_t nonce[FC_NONCE])
+{
+    struct fc_file *f = flm_fc_file_find(fc, fid);
+    if (f != NULL && fc->keys.active >= 0) {
+        f->key = fc->keys.active;
+        memcpy(f->nonce, nonce, FC_NONCE);
+    }
 }
 
 /* Leader only (mu NOT held): starts file cur_fid + 1.  The previous file
@@ -153,14 +182,17 @@ int flm_fc_file_roll(struct fc_chan *fc)
     uint32_t fid = fc->cur_fid + 1;
     int fd;
     unsigned dir;
-    if (flm_fc_file_create(fc, fid, &fd, &dir) != FLM_OK)
+    uint64_t start;
+    uint8_t nonce[FC_NONCE];
+    if (flm_fc_file_create(fc, fid, &fd, &dir, &start, nonce) != FLM_OK)
         return FLM_EIO;
     pthread_mutex_lock(&fc->mu);
     int rc = flm_fc_file_add(fc, fid, fd, dir);
     if (rc == FLM_OK) {
+        file_mark_own(fc, fid, nonce);
         fc->cur_fid = fid;
         fc->cur_fd = fd;
-        fc->cur_off = FC_FILE_HDR;
+        fc->cur_off = start;
         fc->force_roll = false;
     }
     pthread_mutex_unlock(&fc->mu);
@@ -541,8 +573,60 @@ static int scan_files(struct fc_chan *fc, struct flm_err *err)
     return FLM_OK;
 }
 
-/* Checks each file's header; a newest file with a bad or short header holds
- * no committed data and is removed. */
+/* Reads the key record of file f, if it has one, and binds f to the
+ * configured key of that alias.  FLM_OK (f->key set, or -1: a plaintext
+ * file), FLM_EAGAIN (f was the newest file with a torn key record: removed,
+ * it held no commit), or an error naming the file and the alias: a key
+ * that is not configured, or a configured key whose check value differs
+ * from the one that encrypted the file (a wrong key). */
+static int check_key(struct fc_chan *fc, struct fc_file *f, const char *path, bool newest,
+                     struct flm_err *err)
+{
+    uint8_t b[FC_KEYREC_FIXED + FC_ALIAS_MAX + FC_REC_ALIGN];
+    ssize_t got = flm_fc_pread_all(f->fd, b, sizeof(b), FC_FILE_HDR);
+    if (got < 0)
+        return flm_err_set(err, FLM_EIO, "cannot read %s: %s", path, strerror(errno));
+    if (got < 4 || fc_get32(b) != FC_KEY_MAGIC)
+        return FLM_OK; /* plaintext file (or empty) */
+    struct fc_keyinfo ki;
+    int prc = flm_fc_keyrec_parse(b, (size_t)got, &ki);
+    if (prc != FLM_OK) {
+        struct stat st;
+        if (newest && fstat(f->fd, &st) == 0 && (size_t)st.st_size <= FC_FILE_HDR + sizeof(b)) {
+            flm_warn(&fc->ch->c.log, "removing %s: incomplete key record (created just before "
+                     "a crash)", path);
+            flm_fc_fs()->close(f->fd);
+            flm_fc_fs()->unlink(path);
+            fc->nfiles--;
+            return FLM_EAGAIN;
+        }
+        return flm_err_set(err, FLM_ECORRUPT,
+                           "corrupt key record in %s at offset %u: its encrypted events cannot "
+                           "be read",
+                           path, FC_FILE_HDR);
+    }
+    int k = flm_fc_keyring_find(&fc->keys, ki.alias);
+    if (k < 0)
+        return flm_err_set(err, FLM_ERR,
+                           "%s is encrypted with key alias '%s', which is not configured: add it "
+                           "to encryption.keyProvider.keys and to the keyStoreFile%s%s; refusing "
+                           "to start",
+                           path, ki.alias, fc->keys.path ? " " : "",
+                           fc->keys.path ? fc->keys.path : "");
+    const struct fc_key *key = &fc->keys.v[k];
+    if (key->len != ki.keylen || memcmp(key->kcv, ki.kcv, FC_KCV) != 0)
+        return flm_err_set(err, FLM_ERR,
+                           "wrong key: key '%s' in %s does not match the key that encrypted %s "
+                           "(key check value differs%s); refusing to start",
+                           ki.alias, fc->keys.path, path,
+                           key->len != ki.keylen ? ", and so does the key length" : "");
+    f->key = k;
+    memcpy(f->nonce, ki.nonce, FC_NONCE);
+    return FLM_OK;
+}
+
+/* Checks each file's header and key record; a newest file with a bad or
+ * short header holds no committed data and is removed. */
 static int check_headers(struct fc_chan *fc, struct flm_err *err)
 {
     for (size_t i = 0; i < fc->nfiles; i++) {
@@ -553,11 +637,25 @@ static int check_headers(struct fc_chan *fc, struct flm_err *err)
         char path[PATH_MAX];
         flm_fc_file_path(fc, f->dir, f->fid, path, sizeof(path));
         if (got == (ssize_t)sizeof(h) && flm_fc_file_header_check(h, sizeof(h), &fid) == FLM_OK &&
-            fid == f->fid)
+            fid == f->fid) {
+            int krc = check_key(fc, f, path, i + 1 == fc->nfiles, err);
+            if (krc == FLM_EAGAIN) /* the newest file, removed: created just before a crash */
+                return FLM_OK;
+            if (krc != FLM_OK)
+                return krc;
             continue;
+        }
         if (i + 1 == fc->nfiles) {
             struct stat st;
-            if (fstat(f->fd, &st) == 0 && st.st_size <= (off_t)(FC_FILE_HDR + FC_REC_HDR) &&
+            /* Header and key record are written by one pwrite and synced
+             * before the first commit: a torn pair holds no commit. */
+            uint8_t m[4] = {0, 0, 0, 0};
+            bool keyrec = flm_fc_pread_all(f->fd, m, 4, FC_FILE_HDR) == 4 &&
+                          fc_get32(m) == FC_KEY_MAGIC;
+            if (fstat(f->fd, &st) == 0 &&
+                (st.st_size <= (off_t)(FC_FILE_HDR + FC_REC_HDR) ||
+                 (keyrec && st.st_size <= (off_t)(FC_FILE_HDR + FC_KEYREC_FIXED + FC_ALIAS_MAX +
+                                                 FC_REC_ALIGN))) &&
                 got >= 0) {
                 flm_warn(&fc->ch->c.log, "removing %s: incomplete header (created just before a "
                          "crash)", path);
@@ -642,6 +740,7 @@ int flm_fc_replay_all(struct fc_chan *fc, struct flm_err *err)
         if (src && f->fid < ck.fid)
             continue;
         uint64_t start = (src && f->fid == ck.fid) ? ck.off : FC_FILE_HDR;
+        r.mode = f->key >= 0 ? 2 : 1;
         rc = replay_file(fc, &r, f, start, i + 1 == fc->nfiles, err);
     }
     if (rc == FLM_OK && flm_fc_replay_finish(&r) != FLM_OK)
@@ -680,18 +779,21 @@ int flm_fc_replay_all(struct fc_chan *fc, struct flm_err *err)
     uint32_t fid = maxfid + 1;
     int fd;
     unsigned dir;
-    if (flm_fc_file_create(fc, fid, &fd, &dir) != FLM_OK)
+    uint64_t start;
+    uint8_t nonce[FC_NONCE];
+    if (flm_fc_file_create(fc, fid, &fd, &dir, &start, nonce) != FLM_OK)
         return flm_err_set(err, FLM_EIO, "cannot create data file log-%" PRIu32 " in %s: %s", fid,
                            fc->dirs[fid % fc->ndirs], strerror(errno));
     if (flm_fc_file_add(fc, fid, fd, dir) != FLM_OK) {
         flm_fc_fs()->close(fd);
         return flm_err_set(err, FLM_ENOMEM, "out of memory");
     }
+    file_mark_own(fc, fid, nonce);
     fc->cur_fid = fid;
     fc->cur_fd = fd;
-    fc->cur_off = FC_FILE_HDR;
+    fc->cur_off = start;
     fc->applied_fid = fid;
-    fc->applied_off = FC_FILE_HDR;
+    fc->applied_off = start;
     flm_info(&fc->ch->c.log,
              "replay done: %zu events queued (checkpoint %s + %" PRIu64 " log records) in %" PRIu64
              " ms",

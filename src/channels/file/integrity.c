@@ -14,6 +14,8 @@
  * After a repair it leaves FC_REPAIR_MARKER in the data dir: the channel's
  * checkpoint may point into a removed region, so the next start replays
  * every data file instead, writes a new checkpoint and removes the marker.
+ * Encrypted files (key record FCK1, records FCE1) are verified the same way
+ * without any key: every CRC covers the ciphertext.
  * Runs on the caller's thread, with the data dirs locked (in_use.lock), so it
  * refuses to run beside an agent using them.
  */
@@ -44,13 +46,15 @@ static int cmp_ifile(const void *a, const void *b)
     return x->fid < y->fid ? -1 : x->fid > y->fid;
 }
 
-/* True when the record at p (already parsed) has only valid events. */
+/* True when the record at p (already parsed) has only valid events.  An
+ * encrypted event's CRC covers its ciphertext, so no key is needed; its
+ * structure is ciphertext and is not checked. */
 static bool events_ok(const struct fc_rec *r)
 {
     const uint8_t *e = r->events;
     for (uint32_t i = 0; i < r->nput; i++) {
         uint32_t el = fc_get32(e + 4);
-        if (flm_fc_event_check(e, el) != FLM_OK)
+        if (r->kind == FC_K_ENC ? !flm_fc_event_crc_ok(e, el) : flm_fc_event_check(e, el) != FLM_OK)
             return false;
         e += el;
     }

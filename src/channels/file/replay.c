@@ -125,6 +125,15 @@ int flm_fc_replay_buf(struct fc_replay *r, uint32_t fid, const uint8_t *buf, siz
             *used = at;
             return FLM_ECORRUPT; /* offsets are 32-bit: no file grows past 4 GiB */
         }
+        /* A file is written in one session, under one key or none: an
+         * encrypted record in a plaintext file, a plaintext put in an
+         * encrypted one, or a key record anywhere but first is damage. */
+        if ((r->mode == 1 && (rec.kind == FC_K_ENC || rec.kind == FC_K_KEY)) ||
+            (r->mode == 2 && ((rec.kind == FC_K_PLAIN && rec.nput > 0) ||
+                              (rec.kind == FC_K_KEY && base + at != FC_FILE_HDR)))) {
+            *used = at;
+            return FLM_ECORRUPT;
+        }
         r->records++;
         for (uint32_t i = 0; i < rec.ntake; i++) {
             const uint8_t *t = rec.takes + (size_t)i * FC_TAKE_SIZE;

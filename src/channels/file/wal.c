@@ -32,8 +32,10 @@
  * transaction is durable whole or not at all; a rolled-back or uncommitted
  * transaction writes nothing):
  *   off  size
- *   0    4    magic 0x31524346 ("FCR1"); 0x314E4346 ("FCN1") = NOOP, space
- *             blanked by the integrity tool, skipped by replay
+ *   0    4    magic 0x31524346 ("FCR1"); 0x31454346 ("FCE1") = the same
+ *             with encrypted events (see ENCRYPTION); 0x314E4346 ("FCN1") =
+ *             NOOP, space blanked by the integrity tool, skipped by replay;
+ *             0x314B4346 ("FCK1") = key record (see ENCRYPTION)
  *   4    4    CRC32C of bytes 8 .. total-1 (rest of header, payload, padding)
  *   8    4    total: record bytes including this header and the padding
  *             (multiple of 8, >= 32)
@@ -46,6 +48,33 @@
  *             ids only grow)
  *        ...  nput event encodings, back to back
  *        ...  zero padding to the next multiple of 8
+ *
+ * ENCRYPTION (encryption.activeKey set; crypt.c).  Every data file is
+ * written under one key or none.  An encrypted file's first record, at
+ * offset 16, synced with the header before any commit, is a KEY RECORD:
+ *   0    4    magic 0x314B4346 ("FCK1")
+ *   4    4    CRC32C of bytes 8 .. total-1
+ *   8    4    total (multiple of 8)
+ *   12   8    0 (nput, ntake)     20  4  0     24  8  created, epoch ms
+ *   32   4    cipher: 1 = AES-CTR (OpenSSL EVP)
+ *   36   4    key length: 16 (AES-128) or 32 (AES-256)
+ *   40   12   nonce: random, new for every file
+ *   52   8    key check value: first 8 bytes of AES-ECB(key, "flumen-kcv-v1"
+ *             + 3 zero bytes); start refuses a key whose KCV differs (wrong
+ *             key) and an alias that is not configured (missing key)
+ *   60   4    alias length A (1..128)
+ *   64   A    key alias, then zero padding
+ * Its transaction records with puts use magic 0x31454346 ("FCE1") instead
+ * of FCR1: same layout, but bytes 8 .. len-1 of every event encoding are
+ * encrypted (CRC and len stay clear).  The file has one AES-CTR keystream
+ * with counter block nonce || BE32(x / 16): the byte at file offset x is
+ * XORed with keystream byte x, so the IV of an event at offset O is
+ * nonce || BE32(O / 16) (skipping O % 16 bytes) and no keystream byte is
+ * used twice (offsets only grow; after a failed write an encrypting channel
+ * moves to a new file rather than rewrite truncated offsets).  All CRCs
+ * (record and event) cover the CIPHERTEXT: replay, the torn-tail rule and
+ * fcintegrity need no key.  An FCE1/FCK1 record in a plaintext file, or an
+ * FCR1 put (or a second FCK1) in an encrypted file, is a corrupt record.
  *
  * EVENT ENCODING (what a queue pointer designates; read alone by take, so it
  * carries its own checksum):
@@ -266,12 +295,26 @@ int flm_fc_event_check(const uint8_t *p, size_t len)
     return fc_get32(p) == flm_fc_crc32c(0, p + 4, len - 4) ? FLM_OK : FLM_ECORRUPT;
 }
 
+bool flm_fc_event_crc_ok(const uint8_t *p, size_t len)
+{
+    return len >= FC_EV_HDR && fc_get32(p + 4) == len &&
+           fc_get32(p) == flm_fc_crc32c(0, p + 4, len - 4);
+}
+
 int flm_fc_event_decode(const uint8_t *p, size_t len, struct flm_event **out)
+{
+    *out = NULL;
+    if (flm_fc_event_check(p, len) != FLM_OK)
+        return FLM_ECORRUPT;
+    return flm_fc_event_decode_nocrc(p, len, out);
+}
+
+int flm_fc_event_decode_nocrc(const uint8_t *p, size_t len, struct flm_event **out)
 {
     uint32_t h, b;
     size_t at;
     *out = NULL;
-    if (flm_fc_event_check(p, len) != FLM_OK || event_walk(p, len, &h, &at, &b) != FLM_OK)
+    if (event_walk(p, len, &h, &at, &b) != FLM_OK)
         return FLM_ECORRUPT;
     struct flm_hdr stack[16], *hd = stack;
     if (h > 16) {
@@ -323,7 +366,9 @@ int flm_fc_rec_parse(const uint8_t *p, size_t avail, struct fc_rec *r)
     if (avail < FC_REC_HDR)
         return FLM_EAGAIN;
     uint32_t magic = fc_get32(p), total = fc_get32(p + 8);
-    if ((magic != FC_REC_MAGIC && magic != FC_NOOP_MAGIC) || total < FC_REC_HDR ||
+    if ((magic != FC_REC_MAGIC && magic != FC_NOOP_MAGIC && magic != FC_ENC_MAGIC &&
+         magic != FC_KEY_MAGIC) ||
+        total < FC_REC_HDR ||
         total % FC_REC_ALIGN != 0 || total > 0x7FFFFFF8u)
         return FLM_ECORRUPT;
     if (total > avail)
@@ -331,10 +376,19 @@ int flm_fc_rec_parse(const uint8_t *p, size_t avail, struct fc_rec *r)
     if (fc_get32(p + 4) != flm_fc_crc32c(0, p + 8, total - 8))
         return FLM_ECORRUPT;
     r->total = total;
-    r->noop = magic == FC_NOOP_MAGIC;
+    r->kind = magic == FC_NOOP_MAGIC ? FC_K_NOOP
+              : magic == FC_KEY_MAGIC ? FC_K_KEY
+              : magic == FC_ENC_MAGIC ? FC_K_ENC
+                                      : FC_K_PLAIN;
+    r->noop = r->kind == FC_K_NOOP || r->kind == FC_K_KEY;
     r->nput = fc_get32(p + 12);
     r->ntake = fc_get32(p + 16);
     r->ms = fc_get64(p + 24);
+    if (r->kind == FC_K_KEY) {
+        struct fc_keyinfo ki;
+        if (flm_fc_keyrec_parse(p, avail, &ki) != FLM_OK)
+            return FLM_ECORRUPT;
+    }
     if (r->noop) {
         r->nput = r->ntake = 0;
         r->takes = r->events = p + FC_REC_HDR;
@@ -357,7 +411,11 @@ int flm_fc_rec_parse(const uint8_t *p, size_t avail, struct fc_rec *r)
             return FLM_ECORRUPT;
         uint32_t h, b;
         size_t bat;
-        if (event_walk(p + FC_REC_HDR + at, el, &h, &bat, &b) != FLM_OK)
+        /* An encrypted event's structure is ciphertext: only its length is
+         * checked here (its CRC covers the ciphertext and is checked when it
+         * is read, and by the integrity tool). */
+        if (r->kind == FC_K_PLAIN &&
+            event_walk(p + FC_REC_HDR + at, el, &h, &bat, &b) != FLM_OK)
             return FLM_ECORRUPT; /* each event's own CRC is checked when it is read */
         at += el;
     }
@@ -374,7 +432,7 @@ bool flm_fc_valid_record_after(const uint8_t *buf, size_t len, size_t *at)
 {
     for (size_t o = FC_REC_ALIGN; o + FC_REC_HDR <= len; o += FC_REC_ALIGN) {
         uint32_t m = fc_get32(buf + o);
-        if (m != FC_REC_MAGIC && m != FC_NOOP_MAGIC)
+        if (m != FC_REC_MAGIC && m != FC_NOOP_MAGIC && m != FC_ENC_MAGIC && m != FC_KEY_MAGIC)
             continue;
         struct fc_rec r;
         if (flm_fc_rec_parse(buf + o, len - o, &r) == FLM_OK) {
@@ -384,6 +442,57 @@ bool flm_fc_valid_record_after(const uint8_t *buf, size_t len, size_t *at)
         }
     }
     return false;
+}
+
+/* ------------------------------------------------------------ key record */
+
+size_t flm_fc_keyrec_size(const struct fc_keyinfo *ki)
+{
+    size_t n = FC_KEYREC_FIXED + strlen(ki->alias);
+    return (n + FC_REC_ALIGN - 1) & ~(size_t)(FC_REC_ALIGN - 1);
+}
+
+void flm_fc_keyrec_build(uint8_t *out, const struct fc_keyinfo *ki, uint64_t ms)
+{
+    size_t total = flm_fc_keyrec_size(ki), al = strlen(ki->alias);
+    memset(out, 0, total);
+    fc_put32(out + 32, FC_CIPHER_AESCTR);
+    fc_put32(out + 36, ki->keylen);
+    memcpy(out + 40, ki->nonce, FC_NONCE);
+    memcpy(out + 52, ki->kcv, FC_KCV);
+    fc_put32(out + 60, (uint32_t)al);
+    memcpy(out + FC_KEYREC_FIXED, ki->alias, al);
+    flm_fc_rec_seal(out, total, 0, 0, ms, FC_KEY_MAGIC);
+}
+
+int flm_fc_keyrec_parse(const uint8_t *p, size_t avail, struct fc_keyinfo *ki)
+{
+    if (avail < FC_REC_HDR)
+        return FLM_EAGAIN;
+    uint32_t total = fc_get32(p + 8);
+    if (fc_get32(p) != FC_KEY_MAGIC || total < FC_KEYREC_FIXED ||
+        total > FC_KEYREC_FIXED + FC_ALIAS_MAX + FC_REC_ALIGN || total % FC_REC_ALIGN != 0)
+        return FLM_ECORRUPT;
+    if (total > avail)
+        return FLM_EAGAIN;
+    if (fc_get32(p + 4) != flm_fc_crc32c(0, p + 8, total - 8))
+        return FLM_ECORRUPT;
+    uint32_t kl = fc_get32(p + 36), al = fc_get32(p + 60);
+    if (fc_get32(p + 12) != 0 || fc_get32(p + 16) != 0 || fc_get32(p + 32) != FC_CIPHER_AESCTR ||
+        (kl != 16 && kl != 32) || al == 0 || al > FC_ALIAS_MAX ||
+        ((FC_KEYREC_FIXED + al + FC_REC_ALIGN - 1) & ~(FC_REC_ALIGN - 1)) != total)
+        return FLM_ECORRUPT;
+    for (uint32_t i = FC_KEYREC_FIXED + al; i < total; i++)
+        if (p[i] != 0)
+            return FLM_ECORRUPT;
+    ki->keylen = kl;
+    memcpy(ki->nonce, p + 40, FC_NONCE);
+    memcpy(ki->kcv, p + 52, FC_KCV);
+    memcpy(ki->alias, p + FC_KEYREC_FIXED, al);
+    ki->alias[al] = '\0';
+    if (memchr(ki->alias, '\0', al) != NULL)
+        return FLM_ECORRUPT;
+    return FLM_OK;
 }
 
 /* ------------------------------------------------------------ checkpoint */

@@ -157,6 +157,17 @@ int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
 /* Largest batch every channel of this source accepts in one transaction
  * (0 = unbounded). */
 size_t flm_processor_max_batch(const struct flm_processor *p);
+/* Spare header room to give each new event (flm_event_new_room) so the
+ * source's interceptor chain can add its headers in place: returns the
+ * string bytes and sets *slots to the header slots.  Both 0 when the source
+ * has no interceptors (the plain pipeline pays nothing).  An estimate:
+ * FLM_ROOM_SLOTS_PER_IC slots and FLM_ROOM_BYTES_PER_IC bytes per interceptor
+ * until a batch has been through the chain, then what the chain's events
+ * actually carried (capped; an event needing more is rebuilt once, as
+ * without room).  Call it on the thread that calls flm_processor_put. */
+#define FLM_ROOM_SLOTS_PER_IC 1
+#define FLM_ROOM_BYTES_PER_IC 48
+size_t flm_processor_header_room(const struct flm_processor *p, size_t *slots);
 
 /* ------------------------------------------------------------------- sinks */
 

@@ -4,9 +4,11 @@
  *   struct flm_event | hdr[hcap] | key0\0 val0\0 key1\0 ... | body \0 | spare
  *
  * `used` is the offset of the first spare byte and `size` the block size.
- * Events made by sources have no spare room (hcap == nhdr, used == size).
- * flm_event_set_header writes into the spare room when it can and otherwise
- * rebuilds the block once with room for a few more headers.  Strings of a
+ * Events made by flm_event_new have no spare room (hcap == nhdr, used ==
+ * size); flm_event_new_room reserves some for the headers the source's
+ * interceptors will add.  flm_event_set_header writes into the spare room
+ * when it can and otherwise rebuilds the block once with room for a few more
+ * headers.  Strings of a
  * replaced or removed header stay in the block until the next rebuild.
  * Pure functions; safe from any thread on events the caller owns.
  */
@@ -125,26 +127,37 @@ out:
     return ev;
 }
 
-struct flm_event *flm_event_new(const void *body, size_t len, const struct flm_hdr *hdrs,
-                                size_t nhdr)
+struct flm_event *flm_event_new_room(const void *body, size_t len, const struct flm_hdr *hdrs,
+                                     size_t nhdr, size_t slots, size_t bytes)
 {
+    if (slots > UINT32_MAX / sizeof(struct flm_hdr) || bytes > UINT32_MAX)
+        return NULL;
     if (nhdr == 0) {
         /* Hot path (netcat, seq, exec): no header bookkeeping at all. */
-        if (len > UINT32_MAX - 1 - sizeof(struct flm_event))
+        size_t head = sizeof(struct flm_event) + slots * sizeof(struct flm_hdr), sz;
+        if (flm_size_add(head, len, &sz) || flm_size_add(sz, bytes + 1, &sz) || sz > UINT32_MAX)
             return NULL;
-        struct flm_event *ev = malloc(sizeof(*ev) + len + 1);
+        struct flm_event *ev = malloc(sz);
         if (ev == NULL)
             return NULL;
-        ev->nhdr = ev->hcap = 0;
+        ev->nhdr = 0;
+        ev->hcap = (uint32_t)slots;
         ev->body_len = (uint32_t)len;
-        ev->size = ev->used = (uint32_t)(sizeof(*ev) + len + 1);
-        ev->body = (uint8_t *)&ev->hdr[0];
+        ev->body = (uint8_t *)&ev->hdr[slots];
         if (len > 0)
             memcpy(ev->body, body, len);
         ev->body[len] = '\0';
+        ev->used = (uint32_t)(head + len + 1);
+        ev->size = (uint32_t)sz;
         return ev;
     }
-    return build(body, len, hdrs, nhdr, 0, 0);
+    return build(body, len, hdrs, nhdr, slots, bytes);
+}
+
+struct flm_event *flm_event_new(const void *body, size_t len, const struct flm_hdr *hdrs,
+                                size_t nhdr)
+{
+    return flm_event_new_room(body, len, hdrs, nhdr, 0, 0);
 }
 
 struct flm_event *flm_event_dup(const struct flm_event *ev)

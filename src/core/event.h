@@ -42,6 +42,14 @@ struct flm_event {
  * keys in hdrs: the last one wins.  NULL on ENOMEM or a body over 4 GiB. */
 struct flm_event *flm_event_new(const void *body, size_t len, const struct flm_hdr *hdrs,
                                 size_t nhdr);
+/* Like flm_event_new, with room for `slots` more headers whose keys and values
+ * (each NUL-terminated) take up to `bytes` bytes in total, so that
+ * flm_event_set_header can add them in place (no rebuild, *ev does not
+ * move).  Sources pass what flm_processor_header_room() returns; 0, 0 is
+ * exactly flm_event_new.  NULL on ENOMEM or when the block would exceed
+ * 4 GiB. */
+struct flm_event *flm_event_new_room(const void *body, size_t len, const struct flm_hdr *hdrs,
+                                     size_t nhdr, size_t slots, size_t bytes);
 struct flm_event *flm_event_dup(const struct flm_event *ev);
 void flm_event_free(struct flm_event *ev);
 

@@ -11,11 +11,18 @@
  * processor itself holds no lock (the selector's per-event state is the
  * selector's business).
  *
+ * The chain runs over slices of CHAIN_SLICE events (cache locality), and the
+ * processor tells sources how much header room the chain wants in each new
+ * event (flm_processor_header_room: a per-interceptor default, then what it
+ * saw the chain add), so header interceptors set headers in place instead
+ * of rebuilding every event.
+ *
  * Also the replicating selector (the default) lives here: its choice is
  * static, so the put path needs no per-event work for it.
  */
 #include "core/processor.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +31,19 @@ struct flm_processor {
     struct flm_interceptor **ics;
     size_t nics;
     size_t max_batch;      /* min txcap over the source's channels; 0 = unbounded */
+    /* Header room new events get (flm_processor_header_room): the default
+     * estimate, replaced by what the chain's events carried once a batch
+     * went through it.  Relaxed atomics: written by put, read by the source,
+     * normally the same thread. */
+    _Atomic size_t room_slots, room_bytes;
+    atomic_bool learned;
 };
+
+/* Caps on learned header room, so one odd event cannot make every later
+ * event carry a large spare block (beyond them the event is rebuilt once). */
+#define ROOM_SLOTS_MAX 16
+#define ROOM_BYTES_MAX 256
+#define ROOM_BYTES_SLACK 16   /* a value a little longer than seen still fits */
 
 int flm_processor_new(struct flm_selector *sel, struct flm_interceptor **ics, size_t nics,
                       struct flm_processor **out)
@@ -35,6 +54,9 @@ int flm_processor_new(struct flm_selector *sel, struct flm_interceptor **ics, si
     p->sel = sel;
     p->ics = ics;
     p->nics = nics;
+    atomic_init(&p->room_slots, nics * FLM_ROOM_SLOTS_PER_IC);
+    atomic_init(&p->room_bytes, nics * FLM_ROOM_BYTES_PER_IC);
+    atomic_init(&p->learned, false);
     for (size_t i = 0; i < sel->nchans; i++) {
         uint64_t tc = sel->chans[i]->txcap;
         if (tc != 0 && (p->max_batch == 0 || tc < p->max_batch))
@@ -84,6 +106,41 @@ void flm_processor_free(struct flm_processor *p)
 size_t flm_processor_max_batch(const struct flm_processor *p)
 {
     return p->max_batch;
+}
+
+size_t flm_processor_header_room(const struct flm_processor *p, size_t *slots)
+{
+    *slots = atomic_load_explicit(&p->room_slots, memory_order_relaxed);
+    return atomic_load_explicit(&p->room_bytes, memory_order_relaxed);
+}
+
+/* Records the header room the chain's output needed (all header slots and
+ * string bytes of ev, source headers included: an overestimate at worst).
+ * The first batch replaces the per-interceptor default; later ones only
+ * grow it, up to the caps. */
+static void learn_room(struct flm_processor *p, const struct flm_event *ev)
+{
+    size_t slots = ev->nhdr, bytes = 0;
+    for (uint32_t i = 0; i < ev->nhdr; i++)
+        bytes += (size_t)ev->hdr[i].klen + ev->hdr[i].vlen + 2;
+    if (bytes > 0)
+        bytes += ROOM_BYTES_SLACK;
+    if (slots > ROOM_SLOTS_MAX)
+        slots = ROOM_SLOTS_MAX;
+    if (bytes > ROOM_BYTES_MAX)
+        bytes = ROOM_BYTES_MAX;
+    if (atomic_load_explicit(&p->learned, memory_order_relaxed)) {
+        if (slots <= atomic_load_explicit(&p->room_slots, memory_order_relaxed) &&
+            bytes <= atomic_load_explicit(&p->room_bytes, memory_order_relaxed))
+            return;
+        if (slots < atomic_load_explicit(&p->room_slots, memory_order_relaxed))
+            slots = atomic_load_explicit(&p->room_slots, memory_order_relaxed);
+        if (bytes < atomic_load_explicit(&p->room_bytes, memory_order_relaxed))
+            bytes = atomic_load_explicit(&p->room_bytes, memory_order_relaxed);
+    }
+    atomic_store_explicit(&p->room_slots, slots, memory_order_relaxed);
+    atomic_store_explicit(&p->room_bytes, bytes, memory_order_relaxed);
+    atomic_store_explicit(&p->learned, true, memory_order_relaxed);
 }
 
 static void free_events(struct flm_event **evs, size_t n)
@@ -285,15 +342,44 @@ out:
     return rc;
 }
 
+/* Events the interceptor chain runs over at a time.  The whole chain runs
+ * on one slice before the next, so each event is still in cache for the
+ * chain's later interceptors (a 1000-event batch of 200-byte lines does not
+ * fit in L2 and every interceptor pass over it missed; measured on the
+ * routing benchmark).  Interceptors see smaller batches; none depends on
+ * the batch boundaries (Flume's netcat source hands them one event). */
+#define CHAIN_SLICE 64
+
+/* Runs the interceptor chain over evs[0..n), slice by slice, compacting the
+ * events kept to the front.  Returns how many were kept. */
+static size_t run_chain(struct flm_processor *p, struct flm_event **evs, size_t n)
+{
+    size_t out = 0;
+    for (size_t off = 0; off < n; off += CHAIN_SLICE) {
+        size_t m = n - off < CHAIN_SLICE ? n - off : CHAIN_SLICE;
+        for (size_t i = 0; i < p->nics && m > 0; i++) {
+            const struct flm_interceptor_ops *ops = p->ics[i]->c.type->ops;
+            m = ops->intercept(p->ics[i], evs + off, m);
+        }
+        if (out != off && m > 0)
+            memmove(evs + out, evs + off, m * sizeof(*evs));
+        out += m;
+    }
+    return out;
+}
+
 int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
                       struct flm_err *err)
 {
-    for (size_t i = 0; i < p->nics && n > 0; i++) {
-        const struct flm_interceptor_ops *ops = p->ics[i]->c.type->ops;
-        n = ops->intercept(p->ics[i], evs, n);
-    }
+    if (p->nics > 0)
+        n = run_chain(p, evs, n);
     if (n == 0)
         return FLM_OK;
+    if (p->nics > 0) {
+        learn_room(p, evs[0]);
+        if (n > 1)
+            learn_room(p, evs[n - 1]);
+    }
     const struct flm_selector_ops *sops = p->sel->c.type->ops;
     if (sops->select == NULL)
         return put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err);

@@ -281,7 +281,8 @@ static int exec_on_line(void *arg, const char *line, size_t len)
     flm_ctr_add(&x->src->c.ctr, FLM_SRC_EVENT_RECEIVED, 1);
     size_t blen;
     const char *body = flm_exec_recode(x->cs, line, len, x->scratch, &blen);
-    struct flm_event *ev = flm_event_new(body, blen, NULL, 0);
+    size_t slots, bytes = flm_processor_header_room(x->src->proc, &slots);
+    struct flm_event *ev = flm_event_new_room(body, blen, NULL, 0, slots, bytes);
     if (ev == NULL) {
         flm_log_limited(FLM_LOG_ERROR, &x->src->c.log, ENOMEM,
                         "out of memory: a line of %zu bytes from the command is lost", len);

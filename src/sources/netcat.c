@@ -10,10 +10,10 @@
  * stop() wakes the loop with a uv_async, which closes every handle; stop joins
  * the thread and closes the loop.
  *
- * Ownership: the source context (struct nc_src) owns the loop, the listener,
- * the list of connections and the batch array; each connection (struct
- * nc_conn) owns its input buffer and two reply buffers and is freed by its
- * close callback.  Events are created here and handed to
+ * Ownership: the source context (struct nc_src) owns the loop, the listener
+ * and the list of connections; each connection (struct nc_conn) owns its
+ * input buffer, its pending batch (ack off) and two reply buffers and is
+ * freed by its close callback.  Events are created here and handed to
  * flm_processor_put, which always consumes them.
  *
  * Back-pressure, deliberately: puts run on the loop thread and may block up
@@ -26,10 +26,22 @@
  *  - ack-every-event = true: each line is its own transaction (one put of one
  *    event, as Flume) answered "OK\n", or "FAILED: <channel message>\n" when
  *    the put fails; the connection stays open either way.
- *  - ack-every-event = false: the complete lines of one read are put in
- *    batches of up to the channels' transaction capacity (at most
- *    NC_BATCH_MAX); no replies except "FAILED: <msg>\n" once per failed batch.
- *    This is the fast path: per line one memchr, one allocation, one copy.
+ *  - ack-every-event = false: complete lines accumulate per connection, over
+ *    consecutive reads, into batches of up to the channels' transaction
+ *    capacity (at most NC_BATCH_MAX).  A batch is put when it is full, or
+ *    once the loop has no more input for that connection right now: after
+ *    the reads of a loop iteration a uv_check callback puts every batch whose
+ *    connection got nothing new in that iteration (or that has been held
+ *    over NC_HOLD_ITERS iterations); while batches are held a uv_idle handle
+ *    keeps the loop's poll non-blocking, so "nothing new" is known at once
+ *    and lines wait at most a few loop iterations, never for the network.
+ *    One transaction then carries many reads' lines (a file channel pays one
+ *    fdatasync per transaction).  No replies except "FAILED: <msg>\n" once
+ *    per failed batch, to the connection the batch came from.  Lines of a
+ *    connection that closes are put before it closes.  This is the fast
+ *    path: per line one memchr, one allocation, one copy.
+ *  - Events are made with the header room the interceptor chain asks for
+ *    (flm_processor_header_room), so header interceptors work in place.
  *  - A line over max-line-length chars (newline included) gets
  *    "FAILED: Event exceeds the maximum length (N chars, including newline)\n";
  *    the connection is then shut down and what the client still sends is
@@ -56,6 +68,7 @@
 #include "core/buf.h"
 
 #define NC_BATCH_MAX 1000          /* events per put when unbounded (ack off) */
+#define NC_HOLD_ITERS 8            /* loop iterations a partial batch may wait for more */
 #define NC_OUT_MAX (1u << 20)      /* bytes: pending replies before we give up on a peer */
 #define NC_IN_START (16u * 1024)   /* bytes: first input buffer of a connection */
 #define NC_IN_FAST (256u * 1024)   /* bytes: input buffer cap for short lines */
@@ -111,6 +124,12 @@ struct nc_conn {
     bool shut;                    /* shutdown requested */
     bool closing;                 /* uv_close called; nothing more may be started */
     size_t discarded;             /* bytes dropped after failed */
+    struct flm_event **evs;       /* pending batch (ack off), ns->batch slots */
+    size_t nevs;
+    struct nc_conn *pnext;        /* ns->pending */
+    bool queued;                  /* on ns->pending */
+    bool fresh;                   /* lines added since the last check */
+    unsigned held;                /* checks the pending batch has waited */
 };
 
 struct nc_src {
@@ -119,8 +138,7 @@ struct nc_src {
     uint64_t max_chars;
     bool ack;
     size_t batch;                 /* events per put when !ack */
-    struct flm_event **evs;       /* pending batch of the read being handled */
-    size_t nevs;
+    size_t room_slots, room_bytes; /* header room for new events */
     uint8_t *scratch;             /* ISO-8859-1 -> UTF-8 conversion */
     size_t scratch_cap;
     struct flm_err perr;          /* last put's failure */
@@ -128,6 +146,9 @@ struct nc_src {
     uv_loop_t loop;
     uv_tcp_t server;
     uv_async_t stop_async;
+    uv_check_t check;             /* puts the batches held after a loop iteration */
+    uv_idle_t idle;               /* active while batches are held: poll does not block */
+    struct nc_conn *pending;      /* connections with a held batch */
     pthread_t thread;
     bool running;                 /* thread started, not joined */
     struct nc_conn *conns;
@@ -167,6 +188,16 @@ static void conn_free(uv_handle_t *h)
 {
     struct nc_conn *c = h->data;
     struct nc_src *ns = c->ns;
+    if (c->queued) { /* not expected: the check drops closing connections */
+        struct nc_conn **pp = &ns->pending;
+        while (*pp != NULL && *pp != c)
+            pp = &(*pp)->pnext;
+        if (*pp == c)
+            *pp = c->pnext;
+    }
+    for (size_t i = 0; i < c->nevs; i++)
+        flm_event_free(c->evs[i]);
+    free(c->evs);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -180,11 +211,19 @@ static void conn_free(uv_handle_t *h)
     free(c);
 }
 
-/* Closes the connection now (pending replies are dropped).  Idempotent. */
+static void flush_batch(struct nc_conn *c);
+
+/* Closes the connection now: its held lines are put first, pending replies
+ * are dropped.  Idempotent. */
 static void conn_close(struct nc_conn *c)
 {
     if (c->closing)
         return;
+    if (c->nevs > 0) {
+        flush_batch(c);
+        if (c->closing) /* the FAILED reply overflowed and closed it */
+            return;
+    }
     c->closing = true;
     uv_close((uv_handle_t *)&c->tcp, conn_free);
 }
@@ -280,16 +319,18 @@ static void conn_reply_failed(struct nc_conn *c, int rc, const struct flm_err *e
     conn_reply(c, msg, (size_t)n);
 }
 
-/* Puts the pending batch (ack off); one FAILED reply per failed batch. */
+/* Puts the connection's pending batch (ack off); one FAILED reply per failed
+ * batch. */
 static void flush_batch(struct nc_conn *c)
 {
     struct nc_src *ns = c->ns;
-    if (ns->nevs == 0)
+    if (c->nevs == 0)
         return;
-    size_t n = ns->nevs;
-    ns->nevs = 0;
+    size_t n = c->nevs;
+    c->nevs = 0;
+    c->held = 0;
     ns->perr.msg[0] = '\0';
-    int rc = flm_processor_put(ns->src->proc, ns->evs, n, &ns->perr);
+    int rc = flm_processor_put(ns->src->proc, c->evs, n, &ns->perr);
     if (rc == FLM_OK)
         return;
     flm_log_limited(FLM_LOG_WARN, &ns->src->c.log, 0, "%s: %zu line(s) lost: %s", c->peer, n,
@@ -300,10 +341,10 @@ static void flush_batch(struct nc_conn *c)
 static struct flm_event *make_event(struct nc_src *ns, const uint8_t *p, size_t n)
 {
     if (ns->enc != FLM_NC_LATIN1)
-        return flm_event_new(p, n, NULL, 0);
+        return flm_event_new_room(p, n, NULL, 0, ns->room_slots, ns->room_bytes);
     size_t bl = flm_nc_body_len(ns->enc, p, n);
     if (bl == n)
-        return flm_event_new(p, n, NULL, 0);
+        return flm_event_new_room(p, n, NULL, 0, ns->room_slots, ns->room_bytes);
     if (bl > ns->scratch_cap) {
         uint8_t *s = realloc(ns->scratch, bl);
         if (s == NULL)
@@ -312,7 +353,7 @@ static struct flm_event *make_event(struct nc_src *ns, const uint8_t *p, size_t 
         ns->scratch_cap = bl;
     }
     flm_nc_body_write(ns->enc, p, n, ns->scratch);
-    return flm_event_new(ns->scratch, bl, NULL, 0);
+    return flm_event_new_room(ns->scratch, bl, NULL, 0, ns->room_slots, ns->room_bytes);
 }
 
 static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
@@ -336,8 +377,8 @@ static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
         return;
     }
     if (!ns->ack) {
-        ns->evs[ns->nevs++] = ev;
-        if (ns->nevs == ns->batch)
+        c->evs[c->nevs++] = ev;
+        if (c->nevs == ns->batch)
             flush_batch(c);
         return;
     }
@@ -353,11 +394,40 @@ static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
     conn_reply_failed(c, rc, &ns->perr);
 }
 
+static void on_idle(uv_idle_t *h)
+{
+    (void)h; /* only there to keep the poll non-blocking */
+}
+
+/* Holds the connection's partial batch until the check callback that ends
+ * this loop iteration (which decides whether it waits for more). */
+static void batch_hold(struct nc_conn *c)
+{
+    struct nc_src *ns = c->ns;
+    c->fresh = true;
+    if (c->queued)
+        return;
+    c->queued = true;
+    c->pnext = ns->pending;
+    if (ns->pending == NULL)
+        uv_idle_start(&ns->idle, on_idle);
+    ns->pending = c;
+}
+
 /* Splits and handles every complete line in c->in; keeps the unfinished one. */
 static void conn_process(struct nc_conn *c)
 {
     struct nc_src *ns = c->ns;
     size_t off = 0;
+
+    if (!ns->ack && c->evs == NULL &&
+        (c->evs = malloc(ns->batch * sizeof(*c->evs))) == NULL) {
+        flm_log_limited(FLM_LOG_ERROR, &ns->src->c.log, 0,
+                        "%s: closing connection: out of memory", c->peer);
+        conn_close(c);
+        return;
+    }
+    ns->room_bytes = flm_processor_header_room(ns->src->proc, &ns->room_slots);
 
     while (!c->closing) {
         size_t len;
@@ -383,14 +453,46 @@ static void conn_process(struct nc_conn *c)
         handle_line(c, c->in + off, len);
         off += len + 1;
     }
-    flush_batch(c);
     if (c->closing)
         return;
+    if (c->nevs > 0)
+        batch_hold(c);
     if (off > 0) {
         c->in_len -= off;
         if (c->in_len > 0)
             memmove(c->in, c->in + off, c->in_len);
     }
+}
+
+/* After the loop's reads: puts every held batch whose connection got no new
+ * lines in this iteration, or that has waited NC_HOLD_ITERS iterations;
+ * keeps the others for the next (non-blocking) iteration. */
+static void on_check(uv_check_t *h)
+{
+    struct nc_src *ns = h->data;
+    struct nc_conn *list = ns->pending;
+    ns->pending = NULL;
+    while (list != NULL) {
+        struct nc_conn *c = list;
+        list = c->pnext;
+        c->pnext = NULL;
+        c->queued = false;
+        if (c->closing || c->nevs == 0)
+            continue;
+        if (c->fresh && c->held < NC_HOLD_ITERS) {
+            c->fresh = false;
+            c->held++;
+            c->queued = true;
+            c->pnext = ns->pending;
+            ns->pending = c;
+            continue;
+        }
+        c->fresh = false;
+        flush_batch(c);
+        conn_flush(c);
+    }
+    if (ns->pending == NULL)
+        uv_idle_stop(&ns->idle);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -525,6 +627,9 @@ static void on_stop(uv_async_t *a)
     if (!uv_is_closing((uv_handle_t *)&ns->server))
         uv_close((uv_handle_t *)&ns->server, close_noop);
     uv_close((uv_handle_t *)&ns->stop_async, close_noop);
+    uv_close((uv_handle_t *)&ns->check, close_noop);
+    uv_close((uv_handle_t *)&ns->idle, close_noop);
+    ns->pending = NULL; /* every connection put its batch when it closed */
 }
 
 static void *nc_thread(void *arg)
@@ -539,6 +644,8 @@ static void loop_teardown(struct nc_src *ns)
 {
     uv_close((uv_handle_t *)&ns->server, close_noop);
     uv_close((uv_handle_t *)&ns->stop_async, close_noop);
+    uv_close((uv_handle_t *)&ns->check, close_noop);
+    uv_close((uv_handle_t *)&ns->idle, close_noop);
     uv_run(&ns->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&ns->loop);
 }
@@ -619,14 +726,8 @@ static int nc_start(struct flm_source *src, struct flm_err *err)
     size_t batch = flm_processor_max_batch(src->proc);
     if (batch == 0 || batch > NC_BATCH_MAX)
         batch = NC_BATCH_MAX;
-    if (ns->evs == NULL || batch != ns->batch) {
-        struct flm_event **evs = realloc(ns->evs, batch * sizeof(*evs));
-        if (evs == NULL)
-            return flm_err_set(err, FLM_ENOMEM, "out of memory");
-        ns->evs = evs;
-    }
-    ns->batch = batch;
-    ns->nevs = 0;
+    ns->batch = batch; /* connections allocate their batch arrays on first read */
+    ns->pending = NULL;
 
     struct sockaddr_storage ss;
     int rc = resolve(conf, &ss, err);
@@ -641,6 +742,11 @@ static int nc_start(struct flm_source *src, struct flm_err *err)
                            uv_strerror(rc));
     uv_async_init(&ns->loop, &ns->stop_async, on_stop);
     ns->stop_async.data = ns;
+    uv_check_init(&ns->loop, &ns->check);
+    ns->check.data = ns;
+    uv_check_start(&ns->check, on_check);
+    uv_idle_init(&ns->loop, &ns->idle);
+    ns->idle.data = ns;
     uv_tcp_init(&ns->loop, &ns->server);
     ns->server.data = ns;
     rc = uv_tcp_bind(&ns->server, (const struct sockaddr *)&ss, 0);
@@ -706,7 +812,6 @@ static void nc_destroy(struct flm_source *src)
     if (ns == NULL)
         return;
     nc_stop(src);
-    free(ns->evs);
     free(ns->scratch);
     free(ns);
     src->c.ctx = NULL;

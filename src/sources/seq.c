@@ -87,8 +87,9 @@ static int seq_process(struct flm_source *src)
     long long left = c->total - x->next;
     size_t n = left < c->batch_size ? (size_t)left : (size_t)c->batch_size;
     struct seq_text t = x->text; /* advanced for the batch; kept only on success */
+    size_t slots, bytes = flm_processor_header_room(src->proc, &slots); /* 0, 0: none */
     for (size_t i = 0; i < n; i++) {
-        x->evs[i] = flm_event_new(t.d + sizeof(t.d) - t.len, t.len, NULL, 0);
+        x->evs[i] = flm_event_new_room(t.d + sizeof(t.d) - t.len, t.len, NULL, 0, slots, bytes);
         if (x->evs[i] == NULL) {
             for (size_t j = 0; j < i; j++)
                 flm_event_free(x->evs[j]);

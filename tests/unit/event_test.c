@@ -313,6 +313,108 @@ static void later_header_sets_happen_in_place(void **state)
     flm_event_free(ev);
 }
 
+/* Room reserved at creation: the headers an interceptor chain adds go in
+ * place (the event never moves); what does not fit still rebuilds once. */
+static void event_made_with_room_takes_headers_in_place(void **state)
+{
+    (void)state;
+    struct flm_event *ev = flm_event_new_room("body", 4, NULL, 0, 3, 3 * 48);
+    assert_non_null(ev);
+    assert_int_equal(ev->nhdr, 0);
+    assert_int_equal(ev->hcap, 3);
+    assert_int_equal(ev->size - ev->used, 3 * 48);
+    assert_int_equal(ev->body_len, 4);
+    assert_memory_equal(ev->body, "body", 5);
+    assert_one_block(ev);
+    struct flm_event *orig = ev;
+    assert_int_equal(flm_event_set_header(&ev, "timestamp", "1700000000000"), FLM_OK);
+    assert_int_equal(flm_event_set_header(&ev, "host", "10.0.0.1"), FLM_OK);
+    assert_int_equal(flm_event_set_header(&ev, "datacenter", "east"), FLM_OK);
+    assert_ptr_equal(ev, orig);
+    assert_int_equal(ev->nhdr, 3);
+    assert_one_block(ev);
+    assert_string_equal(flm_event_header(ev, "timestamp"), "1700000000000");
+    assert_string_equal(flm_event_header(ev, "host"), "10.0.0.1");
+    assert_string_equal(flm_event_header(ev, "datacenter"), "east");
+    assert_memory_equal(ev->body, "body", 5);
+    /* No slot left: the fourth header rebuilds the block, keeping everything. */
+    assert_int_equal(flm_event_set_header(&ev, "extra", "x"), FLM_OK);
+    assert_int_equal(ev->nhdr, 4);
+    assert_one_block(ev);
+    assert_string_equal(flm_event_header(ev, "timestamp"), "1700000000000");
+    assert_string_equal(flm_event_header(ev, "extra"), "x");
+    assert_memory_equal(ev->body, "body", 5);
+    flm_event_free(ev);
+}
+
+/* Slots without enough bytes (and bytes without a slot) are not enough. */
+static void room_needs_both_a_slot_and_the_bytes(void **state)
+{
+    (void)state;
+    struct flm_event *ev = flm_event_new_room("b", 1, NULL, 0, 1, 4);
+    assert_non_null(ev);
+    struct flm_event *orig = ev;
+    assert_int_equal(flm_event_set_header(&ev, "k", "v"), FLM_OK); /* 4 bytes: fits */
+    assert_ptr_equal(ev, orig);
+    flm_event_free(ev);
+    ev = flm_event_new_room("b", 1, NULL, 0, 1, 4);
+    assert_non_null(ev);
+    assert_int_equal(flm_event_set_header(&ev, "key", "v"), FLM_OK); /* 6 bytes */
+    assert_string_equal(flm_event_header(ev, "key"), "v");
+    assert_one_block(ev);
+    flm_event_free(ev);
+    ev = flm_event_new_room("b", 1, NULL, 0, 0, 64);
+    assert_non_null(ev);
+    assert_int_equal(ev->hcap, 0);
+    assert_int_equal(flm_event_set_header(&ev, "k", "v"), FLM_OK);
+    assert_string_equal(flm_event_header(ev, "k"), "v");
+    assert_one_block(ev);
+    flm_event_free(ev);
+}
+
+/* With headers of its own the event keeps them (last duplicate wins) and
+ * still has the room; no room at all is exactly flm_event_new. */
+static void room_with_source_headers_and_zero_room(void **state)
+{
+    (void)state;
+    struct flm_hdr h[] = {flm_hdr_str("a", "1"), flm_hdr_str("b", "2"), flm_hdr_str("a", "3")};
+    struct flm_event *ev = flm_event_new_room("xyz", 3, h, 3, 2, 40);
+    assert_non_null(ev);
+    assert_int_equal(ev->nhdr, 2);
+    assert_int_equal(ev->hcap, 4);
+    assert_int_equal(ev->size - ev->used, 40);
+    assert_string_equal(flm_event_header(ev, "a"), "3");
+    struct flm_event *orig = ev;
+    assert_int_equal(flm_event_set_header(&ev, "c", "4"), FLM_OK);
+    assert_int_equal(flm_event_set_header(&ev, "d", "5"), FLM_OK);
+    assert_ptr_equal(ev, orig);
+    assert_one_block(ev);
+    assert_string_equal(flm_event_header(ev, "b"), "2");
+    assert_string_equal(flm_event_header(ev, "d"), "5");
+    assert_memory_equal(ev->body, "xyz", 4);
+    flm_event_free(ev);
+
+    struct flm_event *a = flm_event_new_room("xyz", 3, NULL, 0, 0, 0);
+    struct flm_event *b = flm_event_new("xyz", 3, NULL, 0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->hcap, 0);
+    assert_int_equal(a->used, a->size);
+    assert_int_equal(a->size, b->size);
+    flm_event_free(a);
+    flm_event_free(b);
+}
+
+static void room_beyond_four_gib_is_refused(void **state)
+{
+    (void)state;
+    assert_null(flm_event_new_room("b", 1, NULL, 0, 0, (size_t)UINT32_MAX + 1));
+    assert_null(flm_event_new_room("b", 1, NULL, 0, (size_t)UINT32_MAX, 0));
+    assert_null(flm_event_new_room("b", 1, NULL, 0, 0, (size_t)UINT32_MAX - 8));
+    struct flm_hdr h = flm_hdr_str("k", "v");
+    assert_null(flm_event_new_room("b", 1, &h, 1, 0, (size_t)UINT32_MAX - 8));
+}
+
 /* Many headers with duplicates: last wins, and it does not take O(n^2). */
 static void many_duplicate_headers_keep_the_last_of_each(void **state)
 {
@@ -356,6 +458,10 @@ int main(void)
         cmocka_unit_test(size_accounts_for_every_part),
         cmocka_unit_test(later_header_sets_happen_in_place),
         cmocka_unit_test(many_duplicate_headers_keep_the_last_of_each),
+        cmocka_unit_test(event_made_with_room_takes_headers_in_place),
+        cmocka_unit_test(room_needs_both_a_slot_and_the_bytes),
+        cmocka_unit_test(room_with_source_headers_and_zero_room),
+        cmocka_unit_test(room_beyond_four_gib_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

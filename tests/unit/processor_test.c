@@ -538,6 +538,198 @@ static void interceptors_drop_and_replace_before_the_channels(void **state)
     chan_free(c2);
 }
 
+/* A header interceptor: sets conf-less fixed headers chosen by its alias and
+ * counts the events that moved (were rebuilt) while it set them. */
+static size_t tag_moved;
+
+static size_t tag_intercept(struct flm_interceptor *ic, struct flm_event **evs, size_t n)
+{
+    const char *k = ic->c.type->alias[3] == '1' ? "datacenter" : "timestamp";
+    const char *v = ic->c.type->alias[3] == '1' ? "east" : "1700000000000";
+    if (ic->c.type->alias[3] == '3') {
+        k = "big";
+        v = "0123456789012345678901234567890123456789012345678901234567890123456789"
+            "0123456789012345678901234567890123456789012345678901234567890123456789"
+            "0123456789012345678901234567890123456789012345678901234567890123456789"
+            "0123456789012345678901234567890123456789012345678901234567890123456789";
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct flm_event *before = evs[i];
+        assert_int_equal(flm_event_set_header(&evs[i], k, v), FLM_OK);
+        if (evs[i] != before)
+            tag_moved++;
+    }
+    return n;
+}
+
+static const struct flm_interceptor_ops tag_ops = {.intercept = tag_intercept};
+static const struct flm_type tag1_type = {
+    .kind = FLM_INTERCEPTOR, .alias = "tag1", .props = no_props, .conf_size = 1, .ops = &tag_ops,
+};
+static const struct flm_type tag2_type = {
+    .kind = FLM_INTERCEPTOR, .alias = "tag2", .props = no_props, .conf_size = 1, .ops = &tag_ops,
+};
+static const struct flm_type tag3_type = {
+    .kind = FLM_INTERCEPTOR, .alias = "tag3", .props = no_props, .conf_size = 1, .ops = &tag_ops,
+};
+
+static struct flm_processor *proc_with(struct flm_channel *ch, const struct flm_type *const *t,
+                                       size_t n)
+{
+    struct flm_diag d;
+    flm_diag_init(&d);
+    struct flm_selector *sel;
+    assert_int_equal(sel_new(&ch, 1, NULL, &sel, &d), FLM_OK);
+    flm_diag_free(&d);
+    struct flm_interceptor **ics = calloc(n, sizeof(*ics));
+    assert_non_null(ics);
+    for (size_t i = 0; i < n; i++) {
+        ics[i] = calloc(1, sizeof(**ics));
+        ics[i]->c.type = t[i];
+        ics[i]->c.conf = calloc(1, 1);
+    }
+    struct flm_processor *p;
+    assert_int_equal(flm_processor_new(sel, ics, n, &p), FLM_OK);
+    return p;
+}
+
+/* Puts n events made with the room the processor asks for; returns how many
+ * the chain had to rebuild. */
+static size_t put_with_room(struct flm_processor *p, struct flm_channel *ch, size_t n)
+{
+    struct flm_event *evs[16], *g[16];
+    size_t slots, bytes = flm_processor_header_room(p, &slots);
+    for (size_t i = 0; i < n; i++) {
+        evs[i] = flm_event_new_room("line", 4, NULL, 0, slots, bytes);
+        assert_non_null(evs[i]);
+    }
+    tag_moved = 0;
+    struct flm_err err = {0};
+    assert_int_equal(flm_processor_put(p, evs, n, &err), FLM_OK);
+    assert_int_equal(take_all(ch, g, 16), n);
+    for (size_t i = 0; i < n; i++)
+        assert_memory_equal(g[i]->body, "line", 5);
+    free_events(g, n);
+    return tag_moved;
+}
+
+static void header_room_is_zero_without_interceptors(void **state)
+{
+    (void)state;
+    struct flm_channel *c1 = chan_new("c1", "100", "100");
+    struct flm_processor *p = proc_new(&c1, 1, NULL);
+    size_t slots = 99;
+    assert_int_equal(flm_processor_header_room(p, &slots), 0);
+    assert_int_equal(slots, 0);
+    struct flm_event *evs[4];
+    make_events(evs, 4, "e");
+    struct flm_err err = {0};
+    assert_int_equal(flm_processor_put(p, evs, 4, &err), FLM_OK);
+    assert_int_equal(flm_processor_header_room(p, &slots), 0);
+    assert_int_equal(slots, 0);
+    flm_processor_free(p);
+    chan_free(c1);
+}
+
+/* Default estimate per interceptor first, then what the chain's events
+ * carried; either way events made with that room are never rebuilt. */
+static void header_room_lets_the_chain_work_in_place(void **state)
+{
+    (void)state;
+    struct flm_channel *c1 = chan_new("c1", "100", "100");
+    const struct flm_type *const t[] = {&tag1_type, &tag2_type};
+    struct flm_processor *p = proc_with(c1, t, 2);
+    size_t slots;
+    assert_int_equal(flm_processor_header_room(p, &slots), 2 * FLM_ROOM_BYTES_PER_IC);
+    assert_int_equal(slots, 2 * FLM_ROOM_SLOTS_PER_IC);
+    assert_int_equal(put_with_room(p, c1, 5), 0);
+    /* Learned: "datacenter"+"east" and "timestamp"+"1700000000000" with their
+     * NULs (15 + 23) plus a little slack. */
+    size_t bytes = flm_processor_header_room(p, &slots);
+    assert_int_equal(slots, 2);
+    assert_true(bytes >= 38 && bytes < 2 * FLM_ROOM_BYTES_PER_IC);
+    assert_int_equal(put_with_room(p, c1, 5), 0);
+    assert_int_equal(put_with_room(p, c1, 1), 0);
+    /* Events made without room are rebuilt (once each: the chain's second
+     * header goes into the room the first rebuild left). */
+    struct flm_event *evs[3], *g[3];
+    for (int i = 0; i < 3; i++)
+        evs[i] = flm_event_new("line", 4, NULL, 0);
+    tag_moved = 0;
+    struct flm_err err = {0};
+    assert_int_equal(flm_processor_put(p, evs, 3, &err), FLM_OK);
+    assert_int_equal(tag_moved, 3);
+    assert_int_equal(take_all(c1, g, 3), 3);
+    assert_string_equal(flm_event_header(g[2], "timestamp"), "1700000000000");
+    free_events(g, 3);
+    flm_processor_free(p);
+    chan_free(c1);
+}
+
+/* Learned room grows with what the chain needs, up to a cap: beyond it the
+ * event is rebuilt, as without room, instead of every event carrying it. */
+static void learned_header_room_grows_and_is_capped(void **state)
+{
+    (void)state;
+    struct flm_channel *c1 = chan_new("c1", "100", "100");
+    const struct flm_type *const t[] = {&tag1_type};
+    struct flm_processor *p = proc_with(c1, t, 1);
+    assert_int_equal(put_with_room(p, c1, 2), 0);
+    size_t slots, small = flm_processor_header_room(p, &slots);
+    assert_int_equal(slots, 1);
+    flm_processor_free(p);
+
+    const struct flm_type *const t3[] = {&tag1_type, &tag3_type};
+    p = proc_with(c1, t3, 2);
+    assert_int_equal(put_with_room(p, c1, 2), 2);  /* default room is too small for "big" */
+    size_t capped = flm_processor_header_room(p, &slots);
+    assert_int_equal(slots, 2);
+    assert_true(capped > small);
+    assert_true(capped <= 256);                    /* not the 300 bytes seen */
+    assert_int_equal(put_with_room(p, c1, 2), 2);  /* still rebuilt, still correct */
+    flm_processor_free(p);
+    chan_free(c1);
+}
+
+/* A batch larger than the chain's slice: drops and replacements in every
+ * slice, and the kept events reach the channel compacted and in order. */
+static void interceptors_over_a_large_batch_keep_order(void **state)
+{
+    (void)state;
+    struct flm_channel *c1 = chan_new("c1", "1000", "1000");
+    struct flm_channel *c2 = chan_new("c2", "1000", "1000");
+    struct flm_processor *p = proc_with_filter((struct flm_channel *[]){c1, c2}, 2);
+    enum { N = 300 };
+    struct flm_event *evs[N], *g[N];
+    size_t kept = 0;
+    for (size_t i = 0; i < N; i++) {
+        char b[16];
+        /* every third dropped, every seventh replaced by "R" */
+        int bl = snprintf(b, sizeof(b), "%c%zu", i % 3 == 0 ? 'd' : i % 7 == 0 ? 'r' : 'k', i);
+        evs[i] = flm_event_new(b, (size_t)bl, NULL, 0);
+        kept += i % 3 != 0;
+    }
+    struct flm_err err = {0};
+    assert_int_equal(flm_processor_put(p, evs, N, &err), FLM_OK);
+    assert_int_equal(take_all(c1, g, N), kept);
+    size_t k = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            continue;
+        char b[16];
+        int bl = i % 7 == 0 ? snprintf(b, sizeof(b), "R") : snprintf(b, sizeof(b), "k%zu", i);
+        assert_int_equal(g[k]->body_len, bl);
+        assert_memory_equal(g[k]->body, b, (size_t)bl);
+        k++;
+    }
+    free_events(g, kept);
+    assert_int_equal(take_all(c2, g, N), kept);
+    free_events(g, kept);
+    flm_processor_free(p);
+    chan_free(c1);
+    chan_free(c2);
+}
+
 static void events_are_consumed_on_every_failure_path(void **state)
 {
     (void)state;
@@ -581,6 +773,10 @@ int main(void)
         cmocka_unit_test(optional_name_outside_the_source_channels_is_rejected),
         cmocka_unit_test(interceptors_drop_and_replace_before_the_channels),
         cmocka_unit_test(events_are_consumed_on_every_failure_path),
+        cmocka_unit_test(interceptors_over_a_large_batch_keep_order),
+        cmocka_unit_test(header_room_is_zero_without_interceptors),
+        cmocka_unit_test(header_room_lets_the_chain_work_in_place),
+        cmocka_unit_test(learned_header_room_grows_and_is_capped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,6 +106,28 @@ def test_ack_every_event_false_sends_no_replies_and_keeps_every_line(flumen):
         assert a.counter("CHANNEL.c1", "EventPutSuccessCount") == n
 
 
+def test_without_acks_a_lone_line_is_not_held_back(flumen):
+    # Unacked lines are batched across reads, but a line on an otherwise idle
+    # connection must reach the channel at once (no waiting for more input),
+    # and a partial batch is put when the client stays connected.
+    port = harness.free_port()
+    text = conf(port, sink=None, source_extra="a1.sources.r1.ack-every-event = false",
+                channel_extra="a1.channels.c1.capacity = 10000\n"
+                              "a1.channels.c1.transactionCapacity = 1000")
+    with start(flumen, text, port) as a:
+        with harness.LineClient(port) as c:
+            for i in range(1, 4):
+                c.send(b"lone line %d\n" % i)
+                t0 = time.monotonic()
+                a.wait_for(lambda: a.counter("CHANNEL.c1", "EventPutSuccessCount") == i, 5,
+                           "line %d in the channel while the connection stays open" % i)
+                assert time.monotonic() - t0 < 2.0, "line %d was held back" % i
+            # 2500 lines in one write: more than one batch of 1000, then a remainder.
+            c.send(b"".join(b"burst %d\n" % k for k in range(2500)))
+            a.wait_for(lambda: a.counter("CHANNEL.c1", "EventPutSuccessCount") == 2503, 10,
+                       "all 2503 lines in the channel with the connection still open")
+
+
 def test_line_over_max_line_length_fails_and_closes(flumen):
     port = harness.free_port()
     text = conf(port, source_extra="a1.sources.r1.max-line-length = 20")

@@ -53,6 +53,7 @@
  */
 #include "core/buf.h"
 #include "core/component.h"
+#include "core/net.h"
 #include "rpc/avro_tls.h"
 #include "rpc/tls_util.h"
 #include "rpc/thrift_proto.h"
@@ -796,35 +797,6 @@ static int ts_init(struct flm_source *src, struct flm_err *err)
     return FLM_OK;
 }
 
-static int resolve(const struct ts_conf *conf, struct sockaddr_storage *out, struct flm_err *err)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", conf->port);
-    int rc = getaddrinfo(conf->bind, port, &hints, &res);
-    if (rc != 0)
-        return flm_err_set(err, FLM_ERR, "cannot resolve bind address '%s': %s", conf->bind,
-                           gai_strerror(rc));
-    const struct addrinfo *pick = NULL;
-    for (const struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET)
-            pick = ai;
-    for (const struct addrinfo *ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
-        if (ai->ai_family == AF_INET6)
-            pick = ai;
-    if (pick == NULL) {
-        freeaddrinfo(res);
-        return flm_err_set(err, FLM_ERR, "bind address '%s' has no IPv4 or IPv6 address",
-                           conf->bind);
-    }
-    memset(out, 0, sizeof(*out));
-    memcpy(out, pick->ai_addr, pick->ai_addrlen);
-    freeaddrinfo(res);
-    return FLM_OK;
-}
-
 /* Binds and listens (clients can connect when this returns), then starts the
  * loop thread.  FLM_ERR (resolve), FLM_EIO (bind/listen; errno in err->sys). */
 static int ts_start(struct flm_source *src, struct flm_err *err)
@@ -834,7 +806,7 @@ static int ts_start(struct flm_source *src, struct flm_err *err)
     if (ts->running)
         return FLM_OK;
     struct sockaddr_storage ss;
-    int rc = resolve(conf, &ss, err);
+    int rc = flm_net_resolve_bind(conf->bind, conf->port, &ss, err);
     if (rc != FLM_OK)
         return rc;
     char addr[80];

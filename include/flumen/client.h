@@ -37,18 +37,31 @@
  * max-attempts = number of hosts (failover); host-selector round_robin
  * (round_robin | random, any case); backoff false; maxBackoff 0;
  * compression-type none (none | deflate, Avro only) and compression-level 6;
- * protocol compact (thrift: compact | binary).  TLS for the Avro clients:
- * ssl false, trust-all-certs false, truststore (a PEM file of CA
- * certificates, or PKCS#12 with truststore-type = PKCS12; default: the
- * system's trust store), truststore-password, truststore-type,
- * exclude-protocols SSLv3, include-protocols, exclude-cipher-suites,
- * include-cipher-suites (space-separated Java names); Java JKS truststores
- * cannot be read (convert to PEM or PKCS12).  ssl = true with client.type =
- * thrift, and kerberos = true, are refused (not supported).  Keys the client
- * does not use are ignored, as in Flume, so a sink's whole property set may
- * be passed.  connect-timeout covers the connect, the TLS handshake and the
- * first call on a connection (the Avro handshake); request-timeout each
- * later call.
+ * protocol compact (thrift: compact | binary).
+ *
+ * TLS, for every client type: ssl false, trust-all-certs false, truststore
+ * (a PEM file of CA certificates, or PKCS#12 with truststore-type = PKCS12),
+ * truststore-password, truststore-type, exclude-protocols, include-protocols,
+ * exclude-cipher-suites, include-cipher-suites (space-separated Java names:
+ * TLSv1.2, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256; SSLv3 is never enabled).
+ * A key left unset falls back to Flume's environment variable
+ * (FLUME_SSL_TRUSTSTORE_PATH, _PASSWORD, _TYPE, FLUME_SSL_INCLUDE_PROTOCOLS,
+ * FLUME_SSL_EXCLUDE_PROTOCOLS, FLUME_SSL_INCLUDE_CIPHERSUITES,
+ * FLUME_SSL_EXCLUDE_CIPHERSUITES; lists comma-separated there); with no
+ * truststore at all the system's trust store is used.  Those variables never
+ * turn TLS on by themselves.  Java JKS truststores cannot be read (convert
+ * to PEM or PKCS12).  Avro: TLS sits under deflate, as Flume's Netty
+ * client.  Thrift: plain TLS around the framed transport, as Flume's
+ * TSSLTransportFactory (so a Flume or flumen thrift source with ssl = true
+ * accepts it); the host name is sent as SNI but, as in Flume's Thrift
+ * client, not matched against the certificate.  A refused certificate is a
+ * failed connect (FLUMEN_ECONNECT) whose error names the host and the
+ * verification error.  kerberos = true is refused (not supported).
+ *
+ * Keys the client does not use are ignored, as in Flume, so a sink's whole
+ * property set may be passed.  connect-timeout covers the connect, the TLS
+ * handshake and the first call on a connection (the Avro handshake);
+ * request-timeout each later call.
  *
  * Delivery contract: a call returns FLUMEN_OK only when the source answered
  * Status OK for every event of the call (it committed them to its channels).

@@ -94,30 +94,37 @@ static const struct flm_prop cl_props_tbl[] = {
     {.name = "protocol", .type = FLM_P_STR, .off = FLM_OFF(struct cl_props, protocol),
      .def = "compact", .doc = "Thrift: compact or binary (only lower-case binary selects it)."},
     {.name = "ssl", .type = FLM_P_BOOL, .off = FLM_OFF(struct cl_props, ssl), .def = "false",
-     .doc = "Avro over TLS (not for client.type = thrift)."},
+     .doc = "TLS: Avro (under deflate) or Thrift (around the framed transport)."},
     {.name = "trust-all-certs", .type = FLM_P_BOOL, .off = FLM_OFF(struct cl_props, trust_all),
      .def = "false", .doc = "TLS: do not check the server's certificate."},
     {.name = "truststore", .type = FLM_P_STR, .off = FLM_OFF(struct cl_props, truststore),
      .doc = "TLS: CA certificates, a PEM file (or PKCS#12 with truststore-type PKCS12); "
-            "default: the system's."},
+            "unset: FLUME_SSL_TRUSTSTORE_PATH, else the system's."},
     {.name = "truststore-password", .type = FLM_P_STR,
      .off = FLM_OFF(struct cl_props, truststore_password), .flags = FLM_P_SECRET,
-     .doc = "TLS: password of a PKCS#12 truststore."},
+     .doc = "TLS: password of a PKCS#12 truststore (unset: FLUME_SSL_TRUSTSTORE_PASSWORD)."},
+    /* no defaults below: an unset key falls back to its FLUME_SSL_* variable
+     * (Flume's JKS default reads as PEM anyway; SSLv3 is never enabled) */
     {.name = "truststore-type", .type = FLM_P_STR,
-     .off = FLM_OFF(struct cl_props, truststore_type), .def = "JKS",
-     .doc = "TLS: PKCS12, or anything else for a PEM file."},
+     .off = FLM_OFF(struct cl_props, truststore_type),
+     .doc = "TLS: PKCS12, or anything else (Flume's default JKS included) for a PEM file; "
+            "unset: FLUME_SSL_TRUSTSTORE_TYPE."},
     {.name = "exclude-protocols", .type = FLM_P_STR,
-     .off = FLM_OFF(struct cl_props, exclude_protocols), .def = "SSLv3",
-     .doc = "TLS: space-separated protocols to disable (SSLv3 always is)."},
+     .off = FLM_OFF(struct cl_props, exclude_protocols),
+     .doc = "TLS: space-separated protocols to disable (SSLv3 always is; unset: "
+            "FLUME_SSL_EXCLUDE_PROTOCOLS, a comma list)."},
     {.name = "include-protocols", .type = FLM_P_STR,
      .off = FLM_OFF(struct cl_props, include_protocols),
-     .doc = "TLS: space-separated protocols to allow (empty: all supported)."},
+     .doc = "TLS: space-separated protocols to allow (empty: all supported; unset: "
+            "FLUME_SSL_INCLUDE_PROTOCOLS)."},
     {.name = "exclude-cipher-suites", .type = FLM_P_STR,
      .off = FLM_OFF(struct cl_props, exclude_ciphers),
-     .doc = "TLS: space-separated cipher suites to disable."},
+     .doc = "TLS: space-separated cipher suites to disable (unset: "
+            "FLUME_SSL_EXCLUDE_CIPHERSUITES)."},
     {.name = "include-cipher-suites", .type = FLM_P_STR,
      .off = FLM_OFF(struct cl_props, include_ciphers),
-     .doc = "TLS: space-separated cipher suites to allow."},
+     .doc = "TLS: space-separated cipher suites to allow (unset: "
+            "FLUME_SSL_INCLUDE_CIPHERSUITES)."},
     {.name = "kerberos", .type = FLM_P_BOOL, .off = FLM_OFF(struct cl_props, kerberos),
      .def = "false", .doc = "Thrift SASL/Kerberos; not supported (true is refused)."},
     {.name = "maxConnections", .type = FLM_P_INT,
@@ -212,12 +219,10 @@ static int conf_from_props(const struct cl_props *p, struct flm_kvs *kv,
                  "clients, not client.type = thrift");
         return FLM_ERR;
     }
-    if (p->ssl && conf->type == FLM_CLIENT_THRIFT) {
-        snprintf(why, whycap, "ssl = true: TLS is not supported by libflumen-client's thrift "
-                 "client yet (the Avro clients support it)");
-        return FLM_ERR;
-    }
     if (p->ssl) {
+        /* one client context for both transports: Avro (TLS under deflate,
+         * avro_rpc.c) and Thrift (TLS around the framed transport,
+         * transport.c).  Unset keys fall back to FLUME_SSL_* (avro_tls.c). */
         struct flm_avro_tls_conf tc = {
             .truststore = p->truststore, .truststore_password = p->truststore_password,
             .truststore_type = p->truststore_type, .trust_all = p->trust_all,

@@ -49,7 +49,7 @@ struct flm_client_conf {
     long long max_backoff;       /* ms cap of a host's backoff (> 0) */
     int level;                   /* deflate level, -1 = no compression */
     bool thrift_binary;          /* thrift: binary protocol (else compact) */
-    SSL_CTX *ssl_ctx;            /* Avro over TLS (ssl = true); NULL = plain */
+    SSL_CTX *ssl_ctx;            /* TLS client context (ssl = true); NULL = plain */
 };
 
 /* Parses RpcClient properties (flumen/client.h lists them).  FLM_OK, or

@@ -5,9 +5,13 @@
  * batch-size (100), waiting for each answer.  -R adds the headers of a
  * properties file to every event; -P reads RPC client properties
  * (batch-size, connect-timeout, request-timeout, compression-type,
- * compression-level, and hosts/hosts.<alias> for the target).
+ * compression-level, hosts/hosts.<alias> for the target, and TLS: ssl,
+ * trust-all-certs, truststore, truststore-password, truststore-type,
+ * include/exclude-protocols and -cipher-suites, with unset keys falling back
+ * to FLUME_SSL_* as in src/rpc/avro_tls.c).
  *
- * Runs on the main thread; owns its connection (src/rpc/avro_rpc.c).
+ * Runs on the main thread; owns its connection (src/rpc/avro_rpc.c) and
+ * its TLS client context.
  * Exit status 0 when every line was acknowledged OK, 1 otherwise (usage,
  * unreadable input, connection failure, FAILED status).
  */
@@ -16,6 +20,7 @@
 #include "core/kv.h"
 #include "core/props.h"
 #include "rpc/avro_rpc.h"
+#include "rpc/avro_tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +41,7 @@ struct ac_opts {
     int connect_timeout, request_timeout;
     int level;      /* -1: none */
     char hostbuf[256];
+    SSL_CTX *ssl_ctx;   /* -P ssl = true: TLS client context; NULL = plain */
 };
 
 struct ac_state {
@@ -61,7 +67,10 @@ static void ac_usage(FILE *f)
             "      --dirname     send every file of a directory; each is renamed .COMPLETED\n"
             "  -R, --headerFile  properties file: every key=value becomes a header\n"
             "  -P, --rpcProps    RPC client properties (batch-size, connect-timeout,\n"
-            "                    request-timeout, compression-type, compression-level, hosts)\n"
+            "                    request-timeout, compression-type, compression-level, hosts,\n"
+            "                    ssl, trust-all-certs, truststore, truststore-password,\n"
+            "                    truststore-type, include/exclude-protocols and\n"
+            "                    include/exclude-cipher-suites)\n"
             "  -c, --conf        configuration directory (accepted; unused)\n");
 }
 
@@ -97,8 +106,32 @@ static int apply_rpc_props(struct ac_opts *o)
     if ((v = flm_kvs_get(&kv, "compression-level")) && (parse_int(v, &level) || level > 9))
         bad = fprintf(stderr, "flumen avro-client: %s: bad compression-level '%s'\n", o->props,
                       v);
-    if ((v = flm_kvs_get(&kv, "compression-type")) && strcasecmp(v, "deflate") == 0)
-        o->level = level;
+    if ((v = flm_kvs_get(&kv, "compression-type")) != NULL) {
+        /* Flume takes anything but deflate as none; a typo would then only
+         * show as a source that cannot decode us, so refuse it here */
+        if (strcasecmp(v, "deflate") == 0)
+            o->level = level;
+        else if (strcasecmp(v, "none") != 0)
+            bad = fprintf(stderr, "flumen avro-client: %s: bad compression-type '%s' (none or "
+                          "deflate)\n", o->props, v);
+    }
+    if (!bad && (v = flm_kvs_get(&kv, "ssl")) != NULL && flm_parse_bool(v)) {
+        const char *tv = flm_kvs_get(&kv, "trust-all-certs");
+        struct flm_avro_tls_conf tc = {
+            .truststore = flm_kvs_get(&kv, "truststore"),
+            .truststore_password = flm_kvs_get(&kv, "truststore-password"),
+            .truststore_type = flm_kvs_get(&kv, "truststore-type"),
+            .trust_all = tv != NULL && flm_parse_bool(tv),
+            .include_protocols = flm_kvs_get(&kv, "include-protocols"),
+            .exclude_protocols = flm_kvs_get(&kv, "exclude-protocols"),
+            .include_ciphers = flm_kvs_get(&kv, "include-cipher-suites"),
+            .exclude_ciphers = flm_kvs_get(&kv, "exclude-cipher-suites")};
+        struct flm_err terr = {0};
+        if (flm_avro_tls_ctx(&o->ssl_ctx, false, &tc, &terr) != FLM_OK) {
+            o->ssl_ctx = NULL;
+            bad = fprintf(stderr, "flumen avro-client: %s: ssl: %s\n", o->props, terr.msg);
+        }
+    }
     const char *hosts = flm_kvs_get(&kv, "hosts");
     if (hosts != NULL && o->host == NULL) {
         /* The first alias of hosts: hosts.<alias> = host:port. */
@@ -274,6 +307,54 @@ static int send_dir(struct ac_state *st, const char *dir)
     return rc;
 }
 
+/* Checks the options, connects and sends; the exit status. */
+static int ac_run(struct ac_opts *op)
+{
+    struct ac_opts o = *op;
+    if (o.host == NULL || o.port == 0) {
+        fprintf(stderr, "flumen avro-client: either -P or both -H and -p are required\n\n");
+        ac_usage(stderr);
+        return 1;
+    }
+    if (o.file != NULL && o.dir != NULL) {
+        fprintf(stderr, "flumen avro-client: --filename and --dirname are exclusive\n");
+        return 1;
+    }
+    struct ac_state st = {.o = &o};
+    if (o.hdrfile != NULL && load_headers(&st) != 0)
+        return 1;
+    st.evs = calloc((size_t)o.batch, sizeof(*st.evs));
+    FILE *in = stdin;
+    if (o.file != NULL && (in = fopen(o.file, "rb")) == NULL) {
+        fprintf(stderr, "flumen avro-client: cannot open %s: %s\n", o.file, strerror(errno));
+        return 1;
+    }
+    struct flm_err err = {0};
+    int rc = st.evs ? flm_avro_connect_tls(&st.conn, o.host, o.port, o.connect_timeout, o.level,
+                                           o.ssl_ctx, NULL, &err)
+                    : FLM_ENOMEM;
+    if (rc != FLM_OK) {
+        fprintf(stderr, "flumen avro-client: %s\n", err.msg[0] ? err.msg : "out of memory");
+    } else {
+        int r = o.dir ? send_dir(&st, o.dir) : send_stream(&st, in, o.file ? o.file : "stdin");
+        rc = r == 0 ? FLM_OK : FLM_ERR;
+        flm_avro_close(&st.conn);
+    }
+    if (in != stdin)
+        fclose(in);
+    for (size_t i = 0; i < st.nevs; i++)
+        flm_event_free(st.evs[i]);
+    free(st.evs);
+    for (size_t i = 0; i < st.nhdr; i++) {
+        free((char *)st.hdrs[i].key);
+        free((char *)st.hdrs[i].val);
+    }
+    free(st.hdrs);
+    if (rc == FLM_OK)
+        fprintf(stderr, "flumen avro-client: sent %llu event(s)\n", st.sent);
+    return rc == FLM_OK ? 0 : 1;
+}
+
 int flm_cmd_avro_client(int argc, char **argv)
 {
     struct ac_opts o = {.batch = 100, .connect_timeout = 20000, .request_timeout = 20000,
@@ -317,48 +398,13 @@ int flm_cmd_avro_client(int argc, char **argv)
             i++;
         }
     }
-    if (o.props != NULL && apply_rpc_props(&o) != 0)
-        return 1;
-    if (o.host == NULL || o.port == 0) {
-        fprintf(stderr, "flumen avro-client: either -P or both -H and -p are required\n\n");
-        ac_usage(stderr);
+    if (o.props != NULL && apply_rpc_props(&o) != 0) {
+        if (o.ssl_ctx != NULL)
+            SSL_CTX_free(o.ssl_ctx);
         return 1;
     }
-    if (o.file != NULL && o.dir != NULL) {
-        fprintf(stderr, "flumen avro-client: --filename and --dirname are exclusive\n");
-        return 1;
-    }
-    struct ac_state st = {.o = &o};
-    if (o.hdrfile != NULL && load_headers(&st) != 0)
-        return 1;
-    st.evs = calloc((size_t)o.batch, sizeof(*st.evs));
-    FILE *in = stdin;
-    if (o.file != NULL && (in = fopen(o.file, "rb")) == NULL) {
-        fprintf(stderr, "flumen avro-client: cannot open %s: %s\n", o.file, strerror(errno));
-        return 1;
-    }
-    struct flm_err err = {0};
-    int rc = st.evs ? flm_avro_connect(&st.conn, o.host, o.port, o.connect_timeout, o.level, NULL,
-                                       &err)
-                    : FLM_ENOMEM;
-    if (rc != FLM_OK) {
-        fprintf(stderr, "flumen avro-client: %s\n", err.msg[0] ? err.msg : "out of memory");
-    } else {
-        int r = o.dir ? send_dir(&st, o.dir) : send_stream(&st, in, o.file ? o.file : "stdin");
-        rc = r == 0 ? FLM_OK : FLM_ERR;
-        flm_avro_close(&st.conn);
-    }
-    if (in != stdin)
-        fclose(in);
-    for (size_t i = 0; i < st.nevs; i++)
-        flm_event_free(st.evs[i]);
-    free(st.evs);
-    for (size_t i = 0; i < st.nhdr; i++) {
-        free((char *)st.hdrs[i].key);
-        free((char *)st.hdrs[i].val);
-    }
-    free(st.hdrs);
-    if (rc == FLM_OK)
-        fprintf(stderr, "flumen avro-client: sent %llu event(s)\n", st.sent);
-    return rc == FLM_OK ? 0 : 1;
+    int rc = ac_run(&o);
+    if (o.ssl_ctx != NULL)
+        SSL_CTX_free(o.ssl_ctx);
+    return rc;
 }

@@ -11,8 +11,11 @@ peer, the recorded Flume 1.11 client bytes replayed, ipFilter; our sink ->
 the peer server (with and without deflate, FAILED answers retried without
 loss); multi-hop A (netcat -> memory -> avro sink) -> B (avro source ->
 memory -> logger) with and without deflate; a fan-in of three agents into
-one; `flumen avro-client` when the CLI dispatches it; TLS (PKCS12 and PEM
-keystores, truststore, trust-all-certs, a failed handshake, TLS inside deflate).
+one; `flumen avro-client` when the CLI dispatches it, also with -P rpcProps
+over TLS (truststore PEM/PKCS12, trust-all-certs, FLUME_SSL_TRUSTSTORE_PATH,
+deflate inside TLS, a refused self-signed certificate, bad values); TLS
+(PKCS12 and PEM keystores, truststore, trust-all-certs, a failed handshake,
+TLS inside deflate).
 """
 
 import os
@@ -544,6 +547,78 @@ def test_avro_client_sends_a_file_with_headers(flumen):
                                 "-F", data], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                timeout=30)
             assert r.returncode != 0 and b"cannot connect" in r.stderr, r.stderr
+
+
+
+def test_avro_client_rpc_props_tls_and_compression(flumen):
+    if not _has_avro_client(flumen):
+        print("SKIP: this flumen binary does not dispatch avro-client yet")
+        return
+    with tempfile.TemporaryDirectory(prefix="flumen-ac-tls-") as d:
+        both, cert, p12 = make_certs(d)
+        trust12 = os.path.join(d, "trust.p12")
+        subprocess.run(["openssl", "pkcs12", "-export", "-nokeys", "-in", cert, "-out", trust12,
+                        "-passout", "pass:secret"], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLUME_SSL_")}
+        data = os.path.join(d, "in.txt")
+        props = os.path.join(d, "rpc.properties")
+
+        def run(text, lines, extra_env=None):
+            with open(data, "w") as f:
+                f.write("".join(l + "\n" for l in lines))
+            with open(props, "w") as f:
+                f.write(text)
+            e = dict(env)
+            e.update(extra_env or {})
+            return subprocess.run([flumen, "avro-client", "-P", props, "-F", data],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
+                                  env=e)
+
+        for deflate in (False, True):
+            port = harness.free_port()
+            extra = """a1.sources.r1.ssl = true
+                       a1.sources.r1.keystore = %s
+                       a1.sources.r1.keystore-type = PEM""" % both
+            if deflate:
+                extra += "\na1.sources.r1.compression-type = deflate"
+            with start_source(flumen, source_conf(port, extra=extra), port) as a:
+                base = "hosts = h1\nhosts.h1 = 127.0.0.1:%d\nbatch-size = 4\nssl = true\n" % port
+                if deflate:
+                    base += "compression-type = deflate\ncompression-level = 9\n"
+                ok_cases = [("truststore = %s\ntruststore-type = PEM\n" % cert, None),
+                            ("truststore = %s\ntruststore-type = PKCS12\n"
+                             "truststore-password = secret\n" % trust12, None),
+                            ("trust-all-certs = TRUE\n", None),
+                            ("", {"FLUME_SSL_TRUSTSTORE_PATH": cert})]
+                want = []
+                for i, (text, e) in enumerate(ok_cases):
+                    lines = ["tls-%s-%d-%d" % (deflate, i, j) for j in range(10)]
+                    r = run(base + text, lines, e)
+                    assert r.returncode == 0, (deflate, text, r.stderr)
+                    assert b"sent 10 event(s)" in r.stderr, r.stderr
+                    want += lines
+                a.wait_for(lambda: src_ctr(a, "EventAcceptedCount") == len(want), 10,
+                           "%d events" % len(want))
+                assert src_ctr(a, "AppendBatchAcceptedCount") == 3 * len(ok_cases)  # 4+4+2
+                assert sorted(bodies(a)) == sorted(l.encode() for l in want)
+                # the system trust store refuses the self-signed certificate
+                r = run(base, ["refused"])
+                assert r.returncode != 0, r.stderr
+                assert b"127.0.0.1:%d" % port in r.stderr, r.stderr
+                assert b"certificate verify failed" in r.stderr, r.stderr
+                # without ssl the TLS source cannot be talked to
+                r = run(base.replace("ssl = true", "ssl = false") + "connect-timeout = 3000\n"
+                        "request-timeout = 3000\n", ["plain"])
+                assert r.returncode != 0, r.stderr
+                assert src_ctr(a, "EventAcceptedCount") == len(want)
+                assert a.running()
+        # bad values are named, and nothing is sent
+        r = run("hosts = h1\nhosts.h1 = 127.0.0.1:1\ncompression-type = gzip\n", ["x"])
+        assert r.returncode != 0 and b"compression-type" in r.stderr, r.stderr
+        r = run("hosts = h1\nhosts.h1 = 127.0.0.1:1\nssl = true\n"
+                "truststore = /nonexistent/ca.pem\n", ["x"])
+        assert r.returncode != 0 and b"/nonexistent/ca.pem" in r.stderr, r.stderr
 
 
 harness.main(globals())

@@ -10,6 +10,14 @@ the properties-file constructor; failover from a dead port to a live agent;
 load balancing (round_robin) over two agents, and over one dead and one
 live agent with backoff; a client with only dead hosts exits non-zero and
 names the host; the load client's appendBatch runs into avro and thrift.
+TLS (certificates made with the `openssl` CLI in a temp dir): the Avro
+client against an avro source with ssl; the Thrift client against a thrift
+source with ssl (compact and binary, appends and a batch bigger than one
+TLS write slice), trusting a PEM or PKCS#12 truststore, all certificates,
+or the truststore named by FLUME_SSL_TRUSTSTORE_PATH, and refusing the
+self-signed certificate with the system trust store (the error names the
+host and the verification failure); a plain thrift client against the TLS
+source fails and the source keeps serving.
 """
 
 import os
@@ -50,10 +58,10 @@ def start(flumen, kind, port, sink="logger", extra=()):
     return a
 
 
-def run_example(flumen, args, lines, timeout=30):
+def run_example(flumen, args, lines, timeout=30, env=None):
     data = "".join(l + "\n" for l in lines).encode()
     p = subprocess.run([tool(flumen, "flumen-client-example")] + list(args), input=data,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -163,6 +171,79 @@ def test_avro_over_tls(flumen):
             rc, out, err = run_example(flumen, ["-H", "127.0.0.1", "-p", str(port)], ["p"])
             assert rc == 1 and "127.0.0.1:%d" % port in err, (rc, err)
             assert a.running()
+
+
+def clean_env(**extra):
+    """The environment without FLUME_SSL_* (so the caller's cannot leak in),
+    plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLUME_SSL_")}
+    env.update(extra)
+    return env
+
+
+def run_with_props(flumen, text, args, lines, env=None):
+    path = props_file(text)
+    try:
+        return run_example(flumen, ["-P", path] + list(args), lines, env=env or clean_env())
+    finally:
+        os.unlink(path)
+
+
+def test_thrift_over_tls(flumen):
+    with tempfile.TemporaryDirectory(prefix="flumen-client-ttls-") as d:
+        ks, ca = make_cert(d)
+        p12 = os.path.join(d, "trust.p12")
+        subprocess.run(["openssl", "pkcs12", "-export", "-nokeys", "-in", ca, "-out", p12,
+                        "-passout", "pass:secret"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+        for proto in ("compact", "binary"):
+            port = harness.free_port()
+            extra = ["a1.sources.r1.ssl = true", "a1.sources.r1.keystore = %s" % ks,
+                     "a1.sources.r1.keystore-type = PEM",
+                     "a1.sources.r1.protocol = %s" % proto]
+            with start(flumen, "thrift", port, extra=extra) as a:
+                base = ("client.type = thrift\nprotocol = %s\nhosts = h1\n"
+                        "hosts.h1 = 127.0.0.1:%d\nssl = true\nconnect-timeout = 5000\n"
+                        % (proto, port))
+                cases = [("truststore = %s\ntruststore-type = PEM\n" % ca, [], None, 0),
+                         ("truststore = %s\ntruststore-type = PKCS12\n"
+                          "truststore-password = secret\n" % p12, ["-a"], None, 0),
+                         ("trust-all-certs = true\n", [], None, 0),
+                         ("", ["-a"], clean_env(FLUME_SSL_TRUSTSTORE_PATH=ca), 0),
+                         ("", [], None, 1)]   # system trust store: self-signed is refused
+                sent = 0
+                for i, (props, args, env, want_rc) in enumerate(cases):
+                    lines = ["%s-%d-%d" % (proto, i, j) for j in range(3)]
+                    rc, out, err = run_with_props(flumen, base + props, args, lines, env)
+                    assert rc == want_rc, (proto, props, args, rc, out, err)
+                    if want_rc == 0:
+                        sent += 3
+                        assert "sent 3 event(s)" in out, out
+                    else:
+                        assert "127.0.0.1:%d" % port in err, err
+                        assert "not trusted" in err and "self-signed" in err, err
+                assert accepted(a) == sent, a.metrics()
+                bodies = sorted(b for _, b in logged(a, sent))
+                assert bodies == sorted(("%s-%d-%d" % (proto, i, j)).encode()
+                                        for i in range(4) for j in range(3)), bodies
+                assert a.counter("SOURCE.r1", "AppendAcceptedCount") == 6  # two -a runs
+                # one appendBatch of ~600 KB: more than one TLS write slice
+                big = ["B%05d-" % i + "x" * 200 for i in range(3000)]
+                rc, out, err = run_with_props(flumen, base + "trust-all-certs = true\n"
+                                              "batch-size = 3000\n", [], big)
+                assert rc == 0 and "sent 3000 event(s)" in out, (rc, out, err)
+                assert accepted(a) == sent + 3000, a.metrics()
+                # a plain client against the TLS source fails, naming the peer...
+                rc, out, err = run_with_props(flumen, base.replace("ssl = true", "ssl = false") +
+                                              "request-timeout = 3000\n", [], ["p"])
+                assert rc == 1 and "127.0.0.1:%d" % port in err, (rc, err)
+                # ...and the source keeps serving TLS clients
+                rc, out, err = run_with_props(flumen, base + "trust-all-certs = true\n", [],
+                                              ["after"])
+                assert rc == 0, (rc, out, err)
+                assert accepted(a) == sent + 3001
+                assert a.running()
 
 
 def test_thrift_source_compact(flumen):

@@ -4,9 +4,11 @@
  * hostname/port shortcut, client types and selectors (any case),
  * max-attempts defaulting to the number of hosts, maxBackoff 0 = 30 s,
  * deflate and thrift protocol selection, and every refusal naming its key
- * (missing hosts, bad host:port, bad numbers, unknown types, ssl with
- * thrift, an unreadable truststore, kerberos); ssl building a TLS context;
- * the properties-file constructor.
+ * (missing hosts, bad host:port, bad numbers, unknown types, an unreadable
+ * truststore, kerberos); ssl building a TLS context for the Avro and the
+ * Thrift clients, the trust settings reaching it, and unset TLS keys
+ * falling back to FLUME_SSL_* variables (property first); the
+ * properties-file constructor.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +177,79 @@ static void ssl_builds_a_tls_context(void **state)
     flm_client_conf_free(&c);
 }
 
+static void thrift_ssl_builds_a_tls_context_with_the_trust_settings(void **state)
+{
+    (void)state;
+    struct flm_client_conf c;
+    char why[512];
+    const char *all[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                         "trust-all-certs", "true", NULL};
+    assert_int_equal(parse(all, &c, why, sizeof(why)), FLM_OK);
+    assert_int_equal(c.type, FLM_CLIENT_THRIFT);
+    assert_non_null(c.ssl_ctx);
+    assert_int_equal(SSL_CTX_get_verify_mode(c.ssl_ctx), SSL_VERIFY_NONE);
+    flm_client_conf_free(&c);
+    /* verification on by default (system trust store) */
+    const char *sys[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                         "protocol", "binary", NULL};
+    assert_int_equal(parse(sys, &c, why, sizeof(why)), FLM_OK);
+    assert_non_null(c.ssl_ctx);
+    assert_true(c.thrift_binary);
+    assert_int_equal(SSL_CTX_get_verify_mode(c.ssl_ctx) & SSL_VERIFY_PEER, SSL_VERIFY_PEER);
+    flm_client_conf_free(&c);
+    /* the protocol lists reach the context */
+    const char *only13[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                            "trust-all-certs", "true", "include-protocols", "TLSv1.3", NULL};
+    assert_int_equal(parse(only13, &c, why, sizeof(why)), FLM_OK);
+    assert_int_equal(SSL_CTX_get_min_proto_version(c.ssl_ctx), TLS1_3_VERSION);
+    flm_client_conf_free(&c);
+    const char *nots[] = {"client.type", "thrift", "hostname", "a", "port", "1", "ssl", "true",
+                          "truststore", "/nonexistent/thrift-ca.pem", NULL};
+    refused(nots, "/nonexistent/thrift-ca.pem");
+    const char *noproto[] = {"client.type", "thrift", "hostname", "a", "port", "1", "ssl", "true",
+                             "include-protocols", "TLSv1.2", "exclude-protocols", "TLSv1.2",
+                             NULL};
+    refused(noproto, "include-protocols");
+}
+
+static void unset_tls_keys_fall_back_to_flume_ssl_variables(void **state)
+{
+    (void)state;
+    struct flm_client_conf c;
+    char why[512];
+    const char *base[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                          NULL};
+    /* a comma list in the environment excluding everything we know */
+    setenv("FLUME_SSL_EXCLUDE_PROTOCOLS", "TLSv1,TLSv1.1,TLSv1.2,TLSv1.3", 1);
+    refused(base, "no TLS protocol enabled");
+    /* the property wins over the variable */
+    const char *prop[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                          "exclude-protocols", "TLSv1", NULL};
+    assert_int_equal(parse(prop, &c, why, sizeof(why)), FLM_OK);
+    flm_client_conf_free(&c);
+    unsetenv("FLUME_SSL_EXCLUDE_PROTOCOLS");
+    /* the truststore path and type (the Avro client reads them too) */
+    setenv("FLUME_SSL_TRUSTSTORE_PATH", "/nonexistent/env-ts.p12", 1);
+    setenv("FLUME_SSL_TRUSTSTORE_TYPE", "PKCS12", 1);
+    const char *avro[] = {"hostname", "h", "port", "1", "ssl", "true", NULL};
+    refused(avro, "/nonexistent/env-ts.p12");
+    refused(base, "/nonexistent/env-ts.p12");
+    /* trust-all-certs needs no truststore at all */
+    const char *all[] = {"client.type", "thrift", "hostname", "h", "port", "1", "ssl", "true",
+                         "trust-all-certs", "true", NULL};
+    assert_int_equal(parse(all, &c, why, sizeof(why)), FLM_OK);
+    flm_client_conf_free(&c);
+    unsetenv("FLUME_SSL_TRUSTSTORE_PATH");
+    unsetenv("FLUME_SSL_TRUSTSTORE_TYPE");
+    /* the variables never turn TLS on */
+    setenv("FLUME_SSL_TRUSTSTORE_PATH", "/etc/hostname", 1);
+    const char *plain[] = {"client.type", "thrift", "hostname", "h", "port", "1", NULL};
+    assert_int_equal(parse(plain, &c, why, sizeof(why)), FLM_OK);
+    assert_null(c.ssl_ctx);
+    flm_client_conf_free(&c);
+    unsetenv("FLUME_SSL_TRUSTSTORE_PATH");
+}
+
 static void unknown_keys_are_ignored(void **state)
 {
     (void)state;
@@ -210,9 +285,6 @@ static void bad_input_is_refused_naming_the_key(void **state)
     refused(badtype, "client.type");
     const char *badsel[] = {"hostname", "a", "port", "1", "host-selector", "fastest", NULL};
     refused(badsel, "host-selector");
-    const char *tssl[] = {"client.type", "thrift", "hostname", "a", "port", "1", "ssl", "true",
-                          NULL};
-    refused(tssl, "ssl");
     const char *nots[] = {"hostname", "a", "port", "1", "ssl", "true", "truststore",
                           "/nonexistent/ca.pem", "truststore-type", "PEM", NULL};
     refused(nots, "/nonexistent/ca.pem");
@@ -271,6 +343,8 @@ int main(void)
         cmocka_unit_test(types_and_selectors_match_any_case),
         cmocka_unit_test(deflate_and_thrift_protocol),
         cmocka_unit_test(ssl_builds_a_tls_context),
+        cmocka_unit_test(thrift_ssl_builds_a_tls_context_with_the_trust_settings),
+        cmocka_unit_test(unset_tls_keys_fall_back_to_flume_ssl_variables),
         cmocka_unit_test(unknown_keys_are_ignored),
         cmocka_unit_test(bad_input_is_refused_naming_the_key),
         cmocka_unit_test(properties_file_constructor),

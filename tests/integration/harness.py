@@ -204,11 +204,37 @@ class Agent:
             time.sleep(POLL)
 
     def wait_ready(self, timeout=10):
-        """Waits until the metrics endpoint answers 200."""
+        """Waits until the metrics endpoint answers 200.  If another process
+        took the monitoring port between free_port() and the agent's bind
+        (tests run in parallel), the agent is restarted on a fresh port, at
+        most twice; nothing has reached it yet at that point."""
+        taken = re.compile(r"monitoring server not started.*(EADDRINUSE|in use)")
+
         def ok():
+            if taken.search(self.log()):
+                return "port taken"
             with urllib.request.urlopen(self.metrics_url(), timeout=1) as r:
                 return r.status == 200
-        return self.wait_for(ok, timeout, "the metrics endpoint on port %d" % self.mon_port)
+        for attempt in range(3):
+            r = self.wait_for(ok, timeout, "the metrics endpoint on port %d" % self.mon_port)
+            if r != "port taken":
+                return r
+            if attempt == 2:
+                raise AssertionError("monitoring port taken three times\n%s" % _tail(self.log()))
+            self._restart_on_new_monitoring_port()
+
+    def _restart_on_new_monitoring_port(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self._killpg(signal.SIGKILL)
+            self.proc.wait(10)
+        if self._logf is not None:
+            self._logf.close()
+        old = "-Dflume.monitoring.port=%d" % self.mon_port
+        self.mon_port = free_port()
+        self.args = [("-Dflume.monitoring.port=%d" % self.mon_port) if a == old else a
+                     for a in self.args]
+        self.proc = None
+        self.start()
 
     def wait_log(self, regex, timeout=10):
         """Waits until the log matches regex (re.M); returns the match."""

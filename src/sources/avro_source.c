@@ -31,6 +31,7 @@
  */
 #include "core/component.h"
 #include "core/net.h"
+#include "core/uvnet.h"
 #include "rpc/avro_codec.h"
 #include "rpc/avro_tls.h"
 
@@ -845,13 +846,7 @@ static int av_start(struct flm_source *src, struct flm_err *err)
     const struct av_conf *conf = src->c.conf;
     if (as->running)
         return FLM_OK;
-    struct sockaddr_storage ss;
-    int rc = flm_net_resolve_bind(conf->bind, conf->port, &ss, err);
-    if (rc != FLM_OK)
-        return rc;
-    char addr[80];
-    fmt_addr(&ss, addr, sizeof(addr), NULL, 0);
-    rc = uv_loop_init(&as->loop);
+    int rc = uv_loop_init(&as->loop);
     if (rc < 0)
         return flm_err_set(err, FLM_ERR, "cannot create event loop (%s: %s)", uv_err_name(rc),
                            uv_strerror(rc));
@@ -859,28 +854,15 @@ static int av_start(struct flm_source *src, struct flm_err *err)
     as->stop_async.data = as;
     uv_tcp_init(&as->loop, &as->server);
     as->server.data = as;
-    rc = uv_tcp_bind(&as->server, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&as->server, AV_BACKLOG, on_connection);
-    if (rc < 0) {
+    rc = flm_uv_listen(&as->server, conf->bind, conf->port, AV_BACKLOG, on_connection, as->where,
+                       sizeof(as->where), err);
+    if (rc != FLM_OK) {
         loop_teardown(as);
-        flm_err_set(err, FLM_EIO, "cannot listen on %s (bind = %s, port = %d): %s (%s)", addr,
-                    conf->bind, conf->port, uv_strerror(rc), uv_err_name(rc));
-        if (err != NULL)
-            err->sys = -rc;
-        return FLM_EIO;
+        return rc;
     }
-    struct sockaddr_storage bound;
-    int bl = (int)sizeof(bound);
-    if (uv_tcp_getsockname(&as->server, (struct sockaddr *)&bound, &bl) == 0)
-        fmt_addr(&bound, as->where, sizeof(as->where), NULL, 0);
-    else
-        snprintf(as->where, sizeof(as->where), "%s", addr);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&as->thread, NULL, av_thread, as);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    char tname[16];
+    snprintf(tname, sizeof(tname), "avro-%.10s", src->c.name);
+    rc = flm_thread_start(&as->thread, av_thread, as, tname);
     if (rc != 0) {
         loop_teardown(as);
         flm_err_set(err, FLM_ERR, "cannot start the source thread");
@@ -888,9 +870,6 @@ static int av_start(struct flm_source *src, struct flm_err *err)
             err->sys = rc;
         return FLM_ERR;
     }
-    char tname[16];
-    snprintf(tname, sizeof(tname), "avro-%.10s", src->c.name);
-    (void)pthread_setname_np(as->thread, tname);
     as->running = true;
     flm_info(&src->c.log, "listening on %s (compression-type %s%s%s)", as->where,
              conf->compression == AV_COMP_DEFLATE ? "deflate" : "none",

@@ -53,6 +53,7 @@
  */
 #include "core/component.h"
 #include "core/net.h"
+#include "core/uvnet.h"
 #include "sources/netcat_line.h"
 
 #include <netdb.h>
@@ -157,26 +158,6 @@ struct nc_src {
 };
 
 /* --------------------------------------------------------------- helpers */
-
-/* "ip:port" (IPv6 in brackets) of a socket address. */
-static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        uv_ip4_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-        snprintf(buf, cap, "%s:%d", ip, port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        uv_ip6_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-        snprintf(buf, cap, "[%s]:%d", ip, port);
-    } else {
-        snprintf(buf, cap, "?");
-    }
-}
 
 static int conf_encoding(const struct nc_conf *c)
 {
@@ -592,7 +573,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct sockaddr_storage ss;
     int sl = (int)sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
-        fmt_addr(&ss, c->peer, sizeof(c->peer));
+        flm_net_fmt_addr(&ss, c->peer, sizeof(c->peer));
     uv_tcp_nodelay(&c->tcp, 1); /* replies are tiny; do not let Nagle delay them */
     flm_nc_splitter_init(&c->sp, ns->enc, ns->max_chars);
     /* 3 bytes per char is the most a pending line can hold (netcat_line.h). */
@@ -700,14 +681,7 @@ static int nc_start(struct flm_source *src, struct flm_err *err)
     ns->batch = batch; /* connections allocate their batch arrays on first read */
     ns->pending = NULL;
 
-    struct sockaddr_storage ss;
-    int rc = flm_net_resolve_bind(conf->bind, conf->port, &ss, err);
-    if (rc != FLM_OK)
-        return rc;
-    char addr[80];
-    fmt_addr(&ss, addr, sizeof(addr));
-
-    rc = uv_loop_init(&ns->loop);
+    int rc = uv_loop_init(&ns->loop);
     if (rc < 0)
         return flm_err_set(err, FLM_ERR, "cannot create event loop (%s: %s)", uv_err_name(rc),
                            uv_strerror(rc));
@@ -720,30 +694,16 @@ static int nc_start(struct flm_source *src, struct flm_err *err)
     ns->idle.data = ns;
     uv_tcp_init(&ns->loop, &ns->server);
     ns->server.data = ns;
-    rc = uv_tcp_bind(&ns->server, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&ns->server, NC_BACKLOG, on_connection);
-    if (rc < 0) {
+    rc = flm_uv_listen(&ns->server, conf->bind, conf->port, NC_BACKLOG, on_connection, ns->where,
+                       sizeof(ns->where), err);
+    if (rc != FLM_OK) {
         loop_teardown(ns);
-        flm_err_set(err, FLM_EIO, "cannot listen on %s (bind = %s, port = %d): %s (%s)", addr,
-                    conf->bind, conf->port, uv_strerror(rc), uv_err_name(rc));
-        if (err != NULL)
-            err->sys = -rc;
-        return FLM_EIO;
+        return rc;
     }
-    struct sockaddr_storage bound;
-    int bl = (int)sizeof(bound);
-    if (uv_tcp_getsockname(&ns->server, (struct sockaddr *)&bound, &bl) == 0)
-        fmt_addr(&bound, ns->where, sizeof(ns->where));
-    else
-        snprintf(ns->where, sizeof(ns->where), "%s", addr);
 
-    /* Signals belong to the agent's main thread: start ours with all blocked. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&ns->thread, NULL, nc_thread, ns);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    char tname[16];
+    snprintf(tname, sizeof(tname), "nc-%.12s", src->c.name);
+    rc = flm_thread_start(&ns->thread, nc_thread, ns, tname);
     if (rc != 0) {
         loop_teardown(ns);
         flm_err_set(err, FLM_ERR, "cannot start the source thread");
@@ -751,9 +711,6 @@ static int nc_start(struct flm_source *src, struct flm_err *err)
             err->sys = rc;
         return FLM_ERR;
     }
-    char tname[16];
-    snprintf(tname, sizeof(tname), "nc-%.12s", src->c.name);
-    (void)pthread_setname_np(ns->thread, tname);
     ns->running = true;
     flm_info(&src->c.log, "listening on %s (encoding %s, max-line-length %llu, ack-every-event %s)",
              ns->where, flm_nc_encoding_name(ns->enc), (unsigned long long)ns->max_chars,

@@ -54,6 +54,7 @@
 #include "core/buf.h"
 #include "core/component.h"
 #include "core/net.h"
+#include "core/uvnet.h"
 #include "rpc/avro_tls.h"
 #include "rpc/tls_util.h"
 #include "rpc/thrift_proto.h"
@@ -196,24 +197,6 @@ struct ts_src {
     size_t nconns;
     SSL_CTX *ssl_ctx;             /* NULL without ssl; read-only after init */
 };
-
-/* --------------------------------------------------------------- helpers */
-
-static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        uv_ip4_name(a, ip, sizeof(ip));
-        snprintf(buf, cap, "%s:%d", ip, ntohs(a->sin_port));
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        uv_ip6_name(a, ip, sizeof(ip));
-        snprintf(buf, cap, "[%s]:%d", ip, ntohs(a->sin6_port));
-    } else {
-        snprintf(buf, cap, "?");
-    }
-}
 
 /* Flume's rule: valid = compact|binary in any case; binary only when the
  * value is exactly "binary".  -1 when invalid. */
@@ -665,7 +648,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct sockaddr_storage ss;
     int sl = (int)sizeof(ss);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
-        fmt_addr(&ss, c->peer, sizeof(c->peer));
+        flm_net_fmt_addr(&ss, c->peer, sizeof(c->peer));
     if (tls_oom) {
         flm_log_limited(FLM_LOG_ERROR, log, 0, "%s: closing connection: out of memory for TLS",
                         c->peer);
@@ -805,13 +788,7 @@ static int ts_start(struct flm_source *src, struct flm_err *err)
     const struct ts_conf *conf = src->c.conf;
     if (ts->running)
         return FLM_OK;
-    struct sockaddr_storage ss;
-    int rc = flm_net_resolve_bind(conf->bind, conf->port, &ss, err);
-    if (rc != FLM_OK)
-        return rc;
-    char addr[80];
-    fmt_addr(&ss, addr, sizeof(addr));
-    rc = uv_loop_init(&ts->loop);
+    int rc = uv_loop_init(&ts->loop);
     if (rc < 0)
         return flm_err_set(err, FLM_ERR, "cannot create event loop (%s: %s)", uv_err_name(rc),
                            uv_strerror(rc));
@@ -819,29 +796,16 @@ static int ts_start(struct flm_source *src, struct flm_err *err)
     ts->stop_async.data = ts;
     uv_tcp_init(&ts->loop, &ts->server);
     ts->server.data = ts;
-    rc = uv_tcp_bind(&ts->server, (const struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&ts->server, TS_BACKLOG, on_connection);
-    if (rc < 0) {
+    rc = flm_uv_listen(&ts->server, conf->bind, conf->port, TS_BACKLOG, on_connection, ts->where,
+                       sizeof(ts->where), err);
+    if (rc != FLM_OK) {
         loop_teardown(ts);
-        flm_err_set(err, FLM_EIO, "cannot listen on %s (bind = %s, port = %d): %s (%s)", addr,
-                    conf->bind, conf->port, uv_strerror(rc), uv_err_name(rc));
-        if (err != NULL)
-            err->sys = -rc;
-        return FLM_EIO;
+        return rc;
     }
-    struct sockaddr_storage bound;
-    int bl = (int)sizeof(bound);
-    if (uv_tcp_getsockname(&ts->server, (struct sockaddr *)&bound, &bl) == 0)
-        fmt_addr(&bound, ts->where, sizeof(ts->where));
-    else
-        snprintf(ts->where, sizeof(ts->where), "%s", addr);
 
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&ts->thread, NULL, ts_thread, ts);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    char tname[16];
+    snprintf(tname, sizeof(tname), "th-%.12s", src->c.name);
+    rc = flm_thread_start(&ts->thread, ts_thread, ts, tname);
     if (rc != 0) {
         loop_teardown(ts);
         flm_err_set(err, FLM_ERR, "cannot start the source thread");
@@ -849,9 +813,6 @@ static int ts_start(struct flm_source *src, struct flm_err *err)
             err->sys = rc;
         return FLM_ERR;
     }
-    char tname[16];
-    snprintf(tname, sizeof(tname), "th-%.12s", src->c.name);
-    (void)pthread_setname_np(ts->thread, tname);
     ts->running = true;
     flm_info(&src->c.log, "listening on %s (Thrift framed, %s protocol, max-frame-size %zu%s)",
              ts->where, proto_name(ts->proto), ts->max_frame, ts->ssl_ctx ? ", TLS" : "");

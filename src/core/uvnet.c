@@ -4,6 +4,7 @@
  */
 #include "core/uvnet.h"
 
+#include "core/log.h"
 #include "core/net.h"
 
 #include <signal.h>
@@ -66,4 +67,20 @@ int flm_thread_start(pthread_t *th, void *(*fn)(void *), void *arg, const char *
         (void)pthread_setname_np(*th, tname);
     }
     return rc;
+}
+
+void flm_uv_close_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void flm_uv_thread_stop(uv_async_t *stop, pthread_t th, uv_loop_t *loop, struct flm_logctx *log,
+                        const char *where)
+{
+    uv_async_send(stop);
+    pthread_join(th, NULL);
+    int rc = uv_loop_close(loop);
+    if (rc != 0)
+        flm_warn(log, "event loop still had handles at stop (%s)", uv_err_name(rc));
+    flm_info(log, "stopped listening on %s", where);
 }

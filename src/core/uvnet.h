@@ -30,4 +30,14 @@ int flm_uv_listen(uv_tcp_t *server, const char *bind, int port, int backlog,
  * pthread_create error. */
 int flm_thread_start(pthread_t *th, void *(*fn)(void *), void *arg, const char *name);
 
+/* Close callback for handles embedded in a longer-lived struct. */
+void flm_uv_close_noop(uv_handle_t *h);
+
+/* Stops a source's loop thread: wakes it through stop (whose callback closes
+ * every handle), joins it and closes the loop, logging on ctx (a loop that
+ * still had handles is a warning).  After it returns no callback runs. */
+struct flm_logctx;
+void flm_uv_thread_stop(uv_async_t *stop, pthread_t th, uv_loop_t *loop, struct flm_logctx *log,
+                        const char *where);
+
 #endif

@@ -755,11 +755,6 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ------------------------------------------------------------ loop thread */
 
-static void close_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
 static void on_stop(uv_async_t *a)
 {
     struct av_src *as = a->data;
@@ -768,8 +763,8 @@ static void on_stop(uv_async_t *a)
     for (struct av_conn *c = as->conns; c != NULL; c = c->next)
         conn_close(c);
     if (!uv_is_closing((uv_handle_t *)&as->server))
-        uv_close((uv_handle_t *)&as->server, close_noop);
-    uv_close((uv_handle_t *)&as->stop_async, close_noop);
+        uv_close((uv_handle_t *)&as->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&as->stop_async, flm_uv_close_noop);
 }
 
 static void *av_thread(void *arg)
@@ -781,8 +776,8 @@ static void *av_thread(void *arg)
 
 static void loop_teardown(struct av_src *as)
 {
-    uv_close((uv_handle_t *)&as->server, close_noop);
-    uv_close((uv_handle_t *)&as->stop_async, close_noop);
+    uv_close((uv_handle_t *)&as->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&as->stop_async, flm_uv_close_noop);
     uv_run(&as->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&as->loop);
 }
@@ -882,13 +877,8 @@ static void av_stop(struct flm_source *src)
     struct av_src *as = src->c.ctx;
     if (as == NULL || !as->running)
         return;
-    uv_async_send(&as->stop_async);
-    pthread_join(as->thread, NULL);
+    flm_uv_thread_stop(&as->stop_async, as->thread, &as->loop, &src->c.log, as->where);
     as->running = false;
-    int rc = uv_loop_close(&as->loop);
-    if (rc != 0)
-        flm_warn(&src->c.log, "event loop still had handles at stop (%s)", uv_err_name(rc));
-    flm_info(&src->c.log, "stopped listening on %s", as->where);
 }
 
 static void av_destroy(struct flm_source *src)

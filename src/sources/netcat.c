@@ -594,11 +594,6 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ------------------------------------------------------------ loop thread */
 
-static void close_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
 static void on_stop(uv_async_t *a)
 {
     struct nc_src *ns = a->data;
@@ -607,10 +602,10 @@ static void on_stop(uv_async_t *a)
     for (struct nc_conn *c = ns->conns; c != NULL; c = c->next)
         conn_close(c);
     if (!uv_is_closing((uv_handle_t *)&ns->server))
-        uv_close((uv_handle_t *)&ns->server, close_noop);
-    uv_close((uv_handle_t *)&ns->stop_async, close_noop);
-    uv_close((uv_handle_t *)&ns->check, close_noop);
-    uv_close((uv_handle_t *)&ns->idle, close_noop);
+        uv_close((uv_handle_t *)&ns->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->stop_async, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->check, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->idle, flm_uv_close_noop);
     ns->pending = NULL; /* every connection put its batch when it closed */
 }
 
@@ -624,10 +619,10 @@ static void *nc_thread(void *arg)
 /* Closes the listener and the async before the thread exists (start failed). */
 static void loop_teardown(struct nc_src *ns)
 {
-    uv_close((uv_handle_t *)&ns->server, close_noop);
-    uv_close((uv_handle_t *)&ns->stop_async, close_noop);
-    uv_close((uv_handle_t *)&ns->check, close_noop);
-    uv_close((uv_handle_t *)&ns->idle, close_noop);
+    uv_close((uv_handle_t *)&ns->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->stop_async, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->check, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ns->idle, flm_uv_close_noop);
     uv_run(&ns->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&ns->loop);
 }
@@ -725,13 +720,8 @@ static void nc_stop(struct flm_source *src)
     struct nc_src *ns = src->c.ctx;
     if (ns == NULL || !ns->running)
         return;
-    uv_async_send(&ns->stop_async);
-    pthread_join(ns->thread, NULL);
+    flm_uv_thread_stop(&ns->stop_async, ns->thread, &ns->loop, &src->c.log, ns->where);
     ns->running = false;
-    int rc = uv_loop_close(&ns->loop);
-    if (rc != 0)
-        flm_warn(&src->c.log, "event loop still had handles at stop (%s)", uv_err_name(rc));
-    flm_info(&src->c.log, "stopped listening on %s", ns->where);
 }
 
 static void nc_destroy(struct flm_source *src)

@@ -668,11 +668,6 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ------------------------------------------------------------ loop thread */
 
-static void close_noop(uv_handle_t *h)
-{
-    (void)h;
-}
-
 static void on_stop(uv_async_t *a)
 {
     struct ts_src *ts = a->data;
@@ -681,8 +676,8 @@ static void on_stop(uv_async_t *a)
     for (struct ts_conn *c = ts->conns; c != NULL; c = c->next)
         conn_close(c);
     if (!uv_is_closing((uv_handle_t *)&ts->server))
-        uv_close((uv_handle_t *)&ts->server, close_noop);
-    uv_close((uv_handle_t *)&ts->stop_async, close_noop);
+        uv_close((uv_handle_t *)&ts->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ts->stop_async, flm_uv_close_noop);
 }
 
 static void *ts_thread(void *arg)
@@ -694,8 +689,8 @@ static void *ts_thread(void *arg)
 
 static void loop_teardown(struct ts_src *ts)
 {
-    uv_close((uv_handle_t *)&ts->server, close_noop);
-    uv_close((uv_handle_t *)&ts->stop_async, close_noop);
+    uv_close((uv_handle_t *)&ts->server, flm_uv_close_noop);
+    uv_close((uv_handle_t *)&ts->stop_async, flm_uv_close_noop);
     uv_run(&ts->loop, UV_RUN_DEFAULT);
     (void)uv_loop_close(&ts->loop);
 }
@@ -824,13 +819,8 @@ static void ts_stop(struct flm_source *src)
     struct ts_src *ts = src->c.ctx;
     if (ts == NULL || !ts->running)
         return;
-    uv_async_send(&ts->stop_async);
-    pthread_join(ts->thread, NULL);
+    flm_uv_thread_stop(&ts->stop_async, ts->thread, &ts->loop, &src->c.log, ts->where);
     ts->running = false;
-    int rc = uv_loop_close(&ts->loop);
-    if (rc != 0)
-        flm_warn(&src->c.log, "event loop still had handles at stop (%s)", uv_err_name(rc));
-    flm_info(&src->c.log, "stopped listening on %s", ts->where);
 }
 
 static void ts_destroy(struct flm_source *src)

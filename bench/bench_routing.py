@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,31 @@ def metrics(port):
         return None
 
 
+def agent_usage(pid):
+    """(CPU seconds of the agent, of its netcat thread nc-r1, peak RSS KiB) so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick
+    rss = 0
+    src = 0.0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() != "nc-r1":
+                    continue
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                tf = f.read().rsplit(")", 1)[1].split()
+            src += (int(tf[11]) + int(tf[12])) / tick
+        except OSError:
+            pass
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                rss = int(line.split()[1])
+    return cpu, src, rss
+
+
 def run_case(args, name):
     extra, chans = CASES[name]
     port, mport = free_port(), free_port()
@@ -144,7 +170,11 @@ def run_case(args, name):
             if time.monotonic() - t0 > 300:
                 raise RuntimeError("only %d of %d events taken" % (taken, args.lines))
             time.sleep(0.01)
-        return args.lines / (time.monotonic() - t0)
+        wall = time.monotonic() - t0
+        cpu, src, rss = agent_usage(agent.pid)
+        return {"eps": args.lines / wall, "mbps": args.lines * 201 / wall / 1e6,
+                "cpu_ns": cpu * 1e9 / args.lines, "src_ns": src * 1e9 / args.lines,
+                "rss_mib": rss / 1024.0}
     finally:
         os.killpg(agent.pid, signal.SIGTERM)
         try:
@@ -163,16 +193,31 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cases", default="plain,routing,filter")
     args = ap.parse_args()
-    best = {}
+    names = args.cases.split(",")
+    res = {n: [] for n in names}
+    ratios = []
     for r in range(args.runs):
-        for name in args.cases.split(","):
+        # Alternate the order so neither case always runs first.
+        for name in (names if r % 2 == 0 else names[::-1]):
             v = run_case(args, name)
-            print("run %d %-8s %10.0f events/s" % (r + 1, name, v), flush=True)
-            best[name] = max(best.get(name, 0), v)
-    for name, v in best.items():
-        print("best %-8s %10.0f events/s" % (name, v))
-    if "plain" in best and "routing" in best:
-        print("routing / plain = %.3f" % (best["routing"] / best["plain"]))
+            res[name].append(v)
+            print("run %d %-8s %10.0f events/s %7.1f MB/s CPU ns/event %4.0f agent "
+                  "%4.0f source thread %6.1f MiB peak RSS"
+                  % (r + 1, name, v["eps"], v["mbps"], v["cpu_ns"], v["src_ns"], v["rss_mib"]),
+                  flush=True)
+        if "plain" in names and "routing" in names:
+            ratios.append(res["routing"][-1]["eps"] / res["plain"][-1]["eps"])
+    for name in names:
+        med = {k: statistics.median(x[k] for x in res[name]) for k in res[name][0]}
+        print("median %-8s %10.0f events/s %7.1f MB/s CPU ns/event %4.0f agent "
+              "%4.0f source thread %6.1f MiB peak RSS (best %.0f events/s)"
+              % (name, med["eps"], med["mbps"], med["cpu_ns"], med["src_ns"], med["rss_mib"],
+                 max(x["eps"] for x in res[name])))
+    if ratios:
+        print("routing / plain per run: %s" % " ".join("%.2f" % x for x in ratios))
+        print("routing / plain = %.3f (median of runs), %.3f (best / best)"
+              % (statistics.median(ratios),
+                 max(x["eps"] for x in res["routing"]) / max(x["eps"] for x in res["plain"])))
 
 
 if __name__ == "__main__":

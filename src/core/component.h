@@ -207,14 +207,20 @@ struct flm_selector {
     struct flm_channel **chans;       /* the source's channels, config order */
     size_t nchans;
     uint64_t req_mask, opt_mask;      /* static result when ops->select is NULL */
+    /* Set by init when select()'s choice for an event depends only on the
+     * value of this one header (multiplexing): events known to carry the
+     * same value then share one choice.  NULL otherwise. */
+    const char *route_key;
+    size_t route_klen;
 };
 
 struct flm_selector_ops {
     /* Resolve names against chans; problems go to d (FLM_ERR drops the source). */
     int (*init)(struct flm_selector *sel, struct flm_diag *d);
-    /* Per-event choice; NULL means req_mask/opt_mask apply to every event. */
-    void (*select)(struct flm_selector *sel, const struct flm_event *ev, uint64_t *req,
-                   uint64_t *opt);
+    /* Per-event choice over a batch: req[i]/opt[i] for evs[i]; NULL means
+     * req_mask/opt_mask apply to every event. */
+    void (*select)(struct flm_selector *sel, struct flm_event *const *evs, size_t n,
+                   uint64_t *req, uint64_t *opt);
     void (*destroy)(struct flm_selector *sel);
 };
 
@@ -229,6 +235,14 @@ struct flm_interceptor_ops {
      * array).  Returns the new count.  Must not allocate when it changes
      * nothing. */
     size_t (*intercept)(struct flm_interceptor *ic, struct flm_event **evs, size_t n);
+    /* Optional.  Returns true when, for the batch about to run, intercept()
+     * would add exactly *h (key = value, the same for every event) to an
+     * event that lacks that key, and keep every event.  The processor then
+     * adds the headers of consecutive such interceptors to each event in one
+     * copy (flm_event_add_tmpl) and calls intercept() only for events that
+     * already carry one of those keys or lack room.  *h stays valid until the
+     * next call; false means "run intercept() on every event". */
+    bool (*const_header)(struct flm_interceptor *ic, struct flm_hdr *h);
     void (*destroy)(struct flm_interceptor *ic);
 };
 

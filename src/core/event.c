@@ -170,15 +170,26 @@ void flm_event_free(struct flm_event *ev)
     free(ev);
 }
 
-const char *flm_event_header(const struct flm_event *ev, const char *key)
+const char *flm_event_header_n(const struct flm_event *ev, const char *key, size_t klen,
+                               size_t *vlen)
 {
     /* Lengths first: interceptors and selectors look headers up per event,
-     * and most keys differ in length (strcmp was 11% of a routing run). */
-    size_t klen = strlen(key);
-    for (uint32_t i = 0; i < ev->nhdr; i++)
-        if (ev->hdr[i].klen == klen && memcmp(ev->hdr[i].key, key, klen) == 0)
+     * and most keys differ in length (strcmp was 11% of a routing run).
+     * Newest first: what a selector routes on was usually just set by an
+     * interceptor (keys are unique, so the order does not change the
+     * answer). */
+    for (uint32_t i = ev->nhdr; i-- > 0;)
+        if (ev->hdr[i].klen == klen && flm_bytes_eq(ev->hdr[i].key, key, klen)) {
+            if (vlen != NULL)
+                *vlen = ev->hdr[i].vlen;
             return ev->hdr[i].val;
+        }
     return NULL;
+}
+
+const char *flm_event_header(const struct flm_event *ev, const char *key)
+{
+    return flm_event_header_n(ev, key, strlen(key), NULL);
 }
 
 /* Copies a string into the spare room; NULL when it does not fit. */
@@ -195,8 +206,13 @@ static const char *spare_put(struct flm_event *ev, const char *s, size_t n)
 
 int flm_event_set_header(struct flm_event **evp, const char *key, const char *val)
 {
+    return flm_event_set_header_n(evp, key, strlen(key), val, strlen(val));
+}
+
+int flm_event_set_header_n(struct flm_event **evp, const char *key, size_t klen, const char *val,
+                           size_t vlen)
+{
     struct flm_event *ev = *evp;
-    size_t klen = strlen(key), vlen = strlen(val);
     if (klen > UINT32_MAX / 4 || vlen > UINT32_MAX / 4)
         return FLM_ENOMEM;
 
@@ -247,6 +263,56 @@ int flm_event_set_header(struct flm_event **evp, const char *key, const char *va
     free(ev);
     *evp = nev;
     return FLM_OK;
+}
+
+void flm_hdr_tmpl_reset(struct flm_hdr_tmpl *t)
+{
+    t->n = 0;
+    t->nbytes = 0;
+}
+
+bool flm_hdr_tmpl_add(struct flm_hdr_tmpl *t, const char *key, size_t klen, const char *val,
+                      size_t vlen)
+{
+    if (t->n == FLM_TMPL_MAX_HDRS || klen + vlen + 2 > FLM_TMPL_MAX_BYTES - t->nbytes)
+        return false;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (t->klen[i] == klen && memcmp(t->strings + t->koff[i], key, klen) == 0)
+            return false;
+    char *p = t->strings + t->nbytes;
+    memcpy(p, key, klen);
+    p[klen] = '\0';
+    memcpy(p + klen + 1, val, vlen);
+    p[klen + 1 + vlen] = '\0';
+    t->koff[t->n] = t->nbytes;
+    t->klen[t->n] = (uint32_t)klen;
+    t->vlen[t->n] = (uint32_t)vlen;
+    t->n++;
+    t->nbytes += (uint32_t)(klen + vlen + 2);
+    return true;
+}
+
+bool flm_event_add_tmpl(struct flm_event *ev, const struct flm_hdr_tmpl *t)
+{
+    if (ev->hcap - ev->nhdr < t->n || ev->size - ev->used < t->nbytes)
+        return false;
+    for (uint32_t i = 0; i < ev->nhdr; i++)
+        for (uint32_t j = 0; j < t->n; j++)
+            if (ev->hdr[i].klen == t->klen[j] &&
+                flm_bytes_eq(ev->hdr[i].key, t->strings + t->koff[j], t->klen[j]))
+                return false;
+    char *base = (char *)ev + ev->used;
+    memcpy(base, t->strings, t->nbytes);
+    struct flm_hdr *h = &ev->hdr[ev->nhdr];
+    for (uint32_t j = 0; j < t->n; j++) {
+        h[j].key = base + t->koff[j];
+        h[j].val = h[j].key + t->klen[j] + 1;
+        h[j].klen = t->klen[j];
+        h[j].vlen = t->vlen[j];
+    }
+    ev->nhdr += t->n;
+    ev->used += t->nbytes;
+    return true;
 }
 
 void flm_event_remove_header(struct flm_event *ev, const char *key)

@@ -245,18 +245,24 @@ nomem:
 }
 
 /* Per-event selectors (multiplexing, load_balancing): each event has its own
- * required and optional channel sets.  Channels get one transaction each,
- * required ones first in order of first appearance in the batch, then
- * optional ones likewise (behaviours.md 4).  An event's last target channel
- * receives the event itself, earlier ones copies; an event with no target
- * is freed.  Consumes evs in every case. */
+ * required and optional channel sets, req[i] and opt[i] (the selector's
+ * choice, made while the chain had the events in cache).  Channels get one
+ * transaction each, required ones first in order of first appearance in the
+ * batch, then optional ones likewise (behaviours.md 4).  An event's last
+ * target channel receives the event itself, earlier ones copies; an event
+ * with no target is freed.  Consumes evs in every case. */
 static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t n,
-                        struct flm_err *err)
+                        uint64_t *req, uint64_t *opt, struct flm_err *err)
 {
     struct flm_selector *sel = p->sel;
-    const struct flm_selector_ops *sops = sel->c.type->ops;
-    uint64_t *req = malloc(n * sizeof(*req));
-    uint64_t *opt = malloc(n * sizeof(*opt));
+    bool uniform = true;
+    for (size_t i = 0; i < n; i++) {
+        opt[i] &= ~req[i];
+        uniform = uniform && req[i] == req[0] && opt[i] == opt[0];
+    }
+    if (uniform) /* one route for the whole batch (a constant header, one producer) */
+        return put_static(p, evs, n, req[0], opt[0], err);
+
     int *lastpos = malloc(n * sizeof(*lastpos));
     struct flm_event **batch = malloc(n * sizeof(*batch));
     size_t order[FLM_MAX_SOURCE_CHANNELS];
@@ -264,17 +270,12 @@ static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t 
     size_t norder = 0;
     int rc = FLM_OK;
 
-    if (req == NULL || opt == NULL || lastpos == NULL || batch == NULL) {
+    if (lastpos == NULL || batch == NULL) {
         free_events(evs, n);
         rc = flm_err_set(err, FLM_ENOMEM, "out of memory routing events");
         goto out;
     }
     uint64_t seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        req[i] = opt[i] = 0;
-        sops->select(sel, evs[i], &req[i], &opt[i]);
-        opt[i] &= ~req[i];
-    }
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
             uint64_t m = (pass == 0 ? req[i] : opt[i]) & ~seen;
@@ -335,8 +336,6 @@ static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t 
                         "Unable to put event on optional channel %s: %s", ch->c.name, e2.msg);
     }
 out:
-    free(req);
-    free(opt);
     free(lastpos);
     free(batch);
     return rc;
@@ -348,21 +347,152 @@ out:
  * fit in L2 and every interceptor pass over it missed; measured on the
  * routing benchmark).  Interceptors see smaller batches; none depends on
  * the batch boundaries (Flume's netcat source hands them one event). */
-#define CHAIN_SLICE 64
+#define CHAIN_SLICE 64   /* <= 64: apply_tmpl reports per-event results in a uint64_t */
+
+/*
+ * Runs of consecutive interceptors that each set one header to the same
+ * value on every event of this batch (ops->const_header) are applied as one
+ * template: one copy of all their strings per event instead of a lookup and
+ * a set per interceptor.  Events that already carry one of the run's keys,
+ * or lack the room, go through the run's intercept() one by one, so the
+ * result is exactly what running the chain in order gives.
+ */
+#define MAX_TMPL_RUNS 4
+
+struct chain_plan {
+    size_t nruns;
+    size_t from[MAX_TMPL_RUNS], to[MAX_TMPL_RUNS];   /* interceptor index range */
+    struct flm_hdr_tmpl t[MAX_TMPL_RUNS];
+    /* The chain ends with a run whose template sets the selector's route
+     * key: every event that run's template went into carries the same
+     * value, so they share one choice (made for the first of them). */
+    bool route_known, route_chosen;
+    uint64_t route_req, route_opt;
+};
+
+static const struct flm_interceptor_ops *ic_ops(const struct flm_processor *p, size_t i)
+{
+    return p->ics[i]->c.type->ops;
+}
+
+static void plan_chain(struct flm_processor *p, struct chain_plan *plan)
+{
+    plan->nruns = 0;
+    for (size_t i = 0; i < p->nics && plan->nruns < MAX_TMPL_RUNS; i++) {
+        size_t r = plan->nruns;
+        struct flm_hdr_tmpl *t = &plan->t[r];
+        size_t j = i;
+        flm_hdr_tmpl_reset(t);
+        for (; j < p->nics; j++) {
+            struct flm_hdr h;
+            if (ic_ops(p, j)->const_header == NULL ||
+                !ic_ops(p, j)->const_header(p->ics[j], &h) ||
+                !flm_hdr_tmpl_add(t, h.key, h.klen, h.val, h.vlen))
+                break;
+        }
+        if (j > i) {
+            plan->from[r] = i;
+            plan->to[r] = j;
+            plan->nruns++;
+            i = j - 1; /* the loop's i++ makes j the next run's first candidate */
+        }
+    }
+    plan->route_known = false;
+    plan->route_chosen = false;
+    const struct flm_selector *sel = p->sel;
+    if (plan->nruns > 0 && plan->to[plan->nruns - 1] == p->nics && sel->route_key != NULL) {
+        const struct flm_hdr_tmpl *t = &plan->t[plan->nruns - 1];
+        for (uint32_t k = 0; k < t->n; k++)
+            if (t->klen[k] == sel->route_klen &&
+                memcmp(t->strings + t->koff[k], sel->route_key, sel->route_klen) == 0)
+                plan->route_known = true;
+    }
+}
+
+/* Returns the mask of events (bit i for evs[i]; n <= 64) the template went
+ * into whole. */
+static uint64_t apply_tmpl(struct flm_processor *p, const struct chain_plan *plan, size_t r,
+                           struct flm_event **evs, size_t n)
+{
+    uint64_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* The batch was built before the chain runs and may have left the
+         * cache: fetch the next events' first lines (table and lengths)
+         * ahead, and the spare area the strings go to. */
+        if (i + 4 < n) {
+            __builtin_prefetch(evs[i + 4], 1);
+            __builtin_prefetch((const char *)evs[i + 4] + 64, 1);
+        }
+        if (i + 2 < n) {
+            const char *spare = (const char *)evs[i + 2] + evs[i + 2]->used;
+            __builtin_prefetch(spare, 1);
+            __builtin_prefetch(spare + plan->t[r].nbytes - 1, 1);
+        }
+        if (flm_event_add_tmpl(evs[i], &plan->t[r])) {
+            done |= 1ull << i;
+            continue;
+        }
+        for (size_t k = plan->from[r]; k < plan->to[r]; k++)
+            (void)ic_ops(p, k)->intercept(p->ics[k], &evs[i], 1); /* never drops */
+    }
+    return done;
+}
+
+/* The selector over one slice (n <= 64); events in `known` carry the route
+ * key's template value. */
+static void select_slice(struct flm_processor *p, struct chain_plan *plan, uint64_t known,
+                         struct flm_event **evs, size_t n, uint64_t *req, uint64_t *opt)
+{
+    const struct flm_selector_ops *sops = p->sel->c.type->ops;
+    if (known == 0) {
+        sops->select(p->sel, evs, n, req, opt);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(known & (1ull << i)) || !plan->route_chosen) {
+            sops->select(p->sel, evs + i, 1, req + i, opt + i);
+            if (known & (1ull << i)) {
+                plan->route_chosen = true;
+                plan->route_req = req[i];
+                plan->route_opt = opt[i];
+            }
+            continue;
+        }
+        req[i] = plan->route_req;
+        opt[i] = plan->route_opt;
+    }
+}
 
 /* Runs the interceptor chain over evs[0..n), slice by slice, compacting the
- * events kept to the front.  Returns how many were kept. */
-static size_t run_chain(struct flm_processor *p, struct flm_event **evs, size_t n)
+ * events kept to the front, and (req != NULL) the per-event selector over
+ * each slice's survivors while they are still in cache.  Returns how many
+ * were kept. */
+static size_t run_chain(struct flm_processor *p, struct flm_event **evs, size_t n,
+                        uint64_t *req, uint64_t *opt)
 {
+    struct chain_plan plan;
     size_t out = 0;
+    plan_chain(p, &plan);
     for (size_t off = 0; off < n; off += CHAIN_SLICE) {
         size_t m = n - off < CHAIN_SLICE ? n - off : CHAIN_SLICE;
-        for (size_t i = 0; i < p->nics && m > 0; i++) {
-            const struct flm_interceptor_ops *ops = p->ics[i]->c.type->ops;
-            m = ops->intercept(p->ics[i], evs + off, m);
+        size_t r = 0;
+        uint64_t known = 0;
+        for (size_t i = 0; i < p->nics && m > 0;) {
+            if (r < plan.nruns && plan.from[r] == i) {
+                known = apply_tmpl(p, &plan, r, evs + off, m);
+                i = plan.to[r++];
+                continue;
+            }
+            m = ic_ops(p, i)->intercept(p->ics[i], evs + off, m);
+            i++;
         }
         if (out != off && m > 0)
             memmove(evs + out, evs + off, m * sizeof(*evs));
+        /* known describes the slice as the last run left it: that run ends
+         * the chain (route_known), so nothing compacted the slice after it. */
+        if (req != NULL && m > 0)
+            select_slice(p, &plan, plan.route_known ? known : 0, evs + out, m, req + out,
+                         opt + out);
         out += m;
     }
     return out;
@@ -371,17 +501,30 @@ static size_t run_chain(struct flm_processor *p, struct flm_event **evs, size_t 
 int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
                       struct flm_err *err)
 {
-    if (p->nics > 0)
-        n = run_chain(p, evs, n);
+    const struct flm_selector_ops *sops = p->sel->c.type->ops;
+    uint64_t *req = NULL, *opt = NULL;
     if (n == 0)
         return FLM_OK;
-    if (p->nics > 0) {
+    if (sops->select != NULL) {
+        if ((req = malloc(2 * n * sizeof(*req))) == NULL) {
+            free_events(evs, n);
+            return flm_err_set(err, FLM_ENOMEM, "out of memory routing events");
+        }
+        opt = req + n;
+    }
+    if (p->nics > 0)
+        n = run_chain(p, evs, n, req, opt);
+    else if (req != NULL)
+        sops->select(p->sel, evs, n, req, opt);
+    int rc = FLM_OK;
+    if (n > 0 && p->nics > 0) {
         learn_room(p, evs[0]);
         if (n > 1)
             learn_room(p, evs[n - 1]);
     }
-    const struct flm_selector_ops *sops = p->sel->c.type->ops;
-    if (sops->select == NULL)
-        return put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err);
-    return put_selected(p, evs, n, err);
+    if (n > 0)
+        rc = req == NULL ? put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err)
+                         : put_selected(p, evs, n, req, opt, err);
+    free(req);
+    return rc;
 }

@@ -31,13 +31,25 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-/* Sets key=val on evs[i] (writing back the moved pointer); logs on ENOMEM. */
+/* Sets key=val on *evp (writing back the moved pointer); logs on ENOMEM. */
 static void ic_set(struct flm_interceptor *ic, struct flm_event **evp, const char *key,
-                   const char *val)
+                   size_t klen, const char *val, size_t vlen)
 {
-    if (flm_event_set_header(evp, key, val) != FLM_OK)
+    if (flm_event_set_header_n(evp, key, klen, val, vlen) != FLM_OK)
         flm_log_limited(FLM_LOG_ERROR, &ic->c.log, 0,
                         "out of memory setting header %s; event passed on unchanged", key);
+}
+
+/* Sets key = val on every event, or (preserve) on those lacking key. */
+static void ic_set_all(struct flm_interceptor *ic, struct flm_event **evs, size_t n,
+                       const char *key, const char *val, bool preserve)
+{
+    size_t klen = strlen(key), vlen = strlen(val);
+    for (size_t i = 0; i < n; i++) {
+        if (preserve && flm_event_header_n(evs[i], key, klen, NULL) != NULL)
+            continue;
+        ic_set(ic, &evs[i], key, klen, val, vlen);
+    }
 }
 
 /* ------------------------------------------------------------- timestamp */
@@ -47,6 +59,8 @@ struct ts_conf {
     bool preserve;
 };
 
+#define TS_BUF 24   /* epoch milliseconds as text, NUL included */
+
 static const struct flm_prop ts_props[] = {
     {"headerName", FLM_P_STR, FLM_OFF(struct ts_conf, header), "timestamp", 0, 0, 0, NULL, NULL,
      "Header that receives the agent's time in epoch milliseconds."},
@@ -55,29 +69,52 @@ static const struct flm_prop ts_props[] = {
     FLM_PROPS_END,
 };
 
-/* The clock is read once per batch: a batch is what the source read
+/* The agent's time as epoch-ms text, in the interceptor's scratch buffer.
+ * The clock is read once per batch: a batch is what the source read
  * together, so its events share one millisecond (Flume reads it per event;
  * at most the batch's own read time apart). */
-static size_t ts_intercept(struct flm_interceptor *ic, struct flm_event **evs, size_t n)
+static const char *ts_text(struct flm_interceptor *ic)
 {
-    const struct ts_conf *c = ic->c.conf;
-    char buf[24];
+    char *buf = ic->c.ctx;
     uint64_t ms = flm_now_ms();
-    char *p = buf + sizeof(buf) - 1;
+    char *p = buf + TS_BUF - 1;
     *p = '\0';
     do {
         *--p = (char)('0' + ms % 10);
         ms /= 10;
     } while (ms != 0);
-    for (size_t i = 0; i < n; i++) {
-        if (c->preserve && flm_event_header(evs[i], c->header) != NULL)
-            continue;
-        ic_set(ic, &evs[i], c->header, p);
-    }
+    return p;
+}
+
+static int ts_init(struct flm_interceptor *ic, struct flm_err *err)
+{
+    if ((ic->c.ctx = calloc(1, TS_BUF)) == NULL)
+        return flm_err_set(err, FLM_ENOMEM, "out of memory");
+    return FLM_OK;
+}
+
+static size_t ts_intercept(struct flm_interceptor *ic, struct flm_event **evs, size_t n)
+{
+    const struct ts_conf *c = ic->c.conf;
+    ic_set_all(ic, evs, n, c->header, ts_text(ic), c->preserve);
     return n;
 }
 
-static const struct flm_interceptor_ops ts_ops = {.intercept = ts_intercept};
+static bool ts_const(struct flm_interceptor *ic, struct flm_hdr *h)
+{
+    const struct ts_conf *c = ic->c.conf;
+    *h = flm_hdr_str(c->header, ts_text(ic));
+    return true;
+}
+
+static void free_ctx(struct flm_interceptor *ic)
+{
+    free(ic->c.ctx);
+    ic->c.ctx = NULL;
+}
+
+static const struct flm_interceptor_ops ts_ops = {
+    .init = ts_init, .intercept = ts_intercept, .const_header = ts_const, .destroy = free_ctx};
 
 const struct flm_type flm_interceptor_timestamp = {
     .kind = FLM_INTERCEPTOR,
@@ -155,25 +192,23 @@ static int host_init(struct flm_interceptor *ic, struct flm_err *err)
 static size_t host_intercept(struct flm_interceptor *ic, struct flm_event **evs, size_t n)
 {
     const struct host_conf *c = ic->c.conf;
-    const char *host = ic->c.ctx;
-    if (host == NULL)
-        return n;
-    for (size_t i = 0; i < n; i++) {
-        if (c->preserve && flm_event_header(evs[i], c->header) != NULL)
-            continue;
-        ic_set(ic, &evs[i], c->header, host);
-    }
+    if (ic->c.ctx != NULL)
+        ic_set_all(ic, evs, n, c->header, ic->c.ctx, c->preserve);
     return n;
 }
 
-static void free_ctx(struct flm_interceptor *ic)
+static bool host_const(struct flm_interceptor *ic, struct flm_hdr *h)
 {
-    free(ic->c.ctx);
-    ic->c.ctx = NULL;
+    const struct host_conf *c = ic->c.conf;
+    if (ic->c.ctx == NULL)
+        return false;
+    *h = flm_hdr_str(c->header, ic->c.ctx);
+    return true;
 }
 
 static const struct flm_interceptor_ops host_ops = {
-    .init = host_init, .intercept = host_intercept, .destroy = free_ctx};
+    .init = host_init, .intercept = host_intercept, .const_header = host_const,
+    .destroy = free_ctx};
 
 const struct flm_type flm_interceptor_host = {
     .kind = FLM_INTERCEPTOR,
@@ -206,16 +241,26 @@ static const struct flm_prop static_props[] = {
 static size_t static_intercept(struct flm_interceptor *ic, struct flm_event **evs, size_t n)
 {
     const struct static_conf *c = ic->c.conf;
+    size_t klen = strlen(c->key), vlen = strlen(c->value);
     for (size_t i = 0; i < n; i++) {
-        const char *v = flm_event_header(evs[i], c->key);
-        if (v != NULL && (c->preserve || strcmp(v, c->value) == 0))
+        size_t have;
+        const char *v = flm_event_header_n(evs[i], c->key, klen, &have);
+        if (v != NULL && (c->preserve || (have == vlen && memcmp(v, c->value, vlen) == 0)))
             continue; /* kept, or already this value: nothing to rebuild */
-        ic_set(ic, &evs[i], c->key, c->value);
+        ic_set(ic, &evs[i], c->key, klen, c->value, vlen);
     }
     return n;
 }
 
-static const struct flm_interceptor_ops static_ops = {.intercept = static_intercept};
+static bool static_const(struct flm_interceptor *ic, struct flm_hdr *h)
+{
+    const struct static_conf *c = ic->c.conf;
+    *h = flm_hdr_str(c->key, c->value);
+    return true;
+}
+
+static const struct flm_interceptor_ops static_ops = {.intercept = static_intercept,
+                                                      .const_header = static_const};
 
 const struct flm_type flm_interceptor_static = {
     .kind = FLM_INTERCEPTOR,
@@ -442,11 +487,12 @@ static size_t uuid_intercept(struct flm_interceptor *ic, struct flm_event **evs,
 {
     const struct uuid_conf *c = ic->c.conf;
     char buf[512];
+    size_t klen = strlen(c->header);
     for (size_t i = 0; i < n; i++) {
-        if (c->preserve && flm_event_header(evs[i], c->header) != NULL)
+        if (c->preserve && flm_event_header_n(evs[i], c->header, klen, NULL) != NULL)
             continue;
         uuid_make(c->prefix, buf, sizeof(buf));
-        ic_set(ic, &evs[i], c->header, buf);
+        ic_set(ic, &evs[i], c->header, klen, buf, strlen(buf));
     }
     return n;
 }

@@ -51,22 +51,27 @@ static int lbsel_init(struct flm_selector *sel, struct flm_diag *d)
     return FLM_OK;
 }
 
-static void lbsel_select(struct flm_selector *sel, const struct flm_event *ev, uint64_t *req,
-                         uint64_t *opt)
+static void lbsel_select(struct flm_selector *sel, struct flm_event *const *evs, size_t n,
+                         uint64_t *req, uint64_t *opt)
 {
     const struct lbsel_conf *c = sel->c.conf;
     struct lbsel_ctx *x = sel->c.ctx;
-    uint64_t i;
-    if (c->policy == 0) {
-        i = atomic_fetch_add_explicit(&x->next, 1, memory_order_relaxed) % sel->nchans;
-    } else {
-        x->rng ^= x->rng >> 12;
-        x->rng ^= x->rng << 25;
-        x->rng ^= x->rng >> 27;
-        i = ((x->rng * 2685821657736338717ull) >> 32) % sel->nchans;
+    (void)evs;
+    uint64_t next = c->policy == 0 ? atomic_fetch_add_explicit(&x->next, n, memory_order_relaxed)
+                                   : 0;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t i;
+        if (c->policy == 0) {
+            i = (next + k) % sel->nchans;
+        } else {
+            x->rng ^= x->rng >> 12;
+            x->rng ^= x->rng << 25;
+            x->rng ^= x->rng >> 27;
+            i = ((x->rng * 2685821657736338717ull) >> 32) % sel->nchans;
+        }
+        req[k] = 1ull << i;
+        opt[k] = 0;
     }
-    *req = 1ull << i;
-    *opt = 0;
 }
 
 static void lbsel_destroy(struct flm_selector *sel)

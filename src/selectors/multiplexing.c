@@ -51,6 +51,7 @@ struct mux_ctx {
     struct mux_ent *tab; /* open addressing, size a power of two, val NULL = empty */
     size_t mask;
     uint64_t deflt;
+    size_t hlen;         /* strlen of the selector.header name */
 };
 
 static uint64_t mux_hash(const char *s)
@@ -116,6 +117,9 @@ static int mux_init(struct flm_selector *sel, struct flm_diag *d)
     if ((x->tab = calloc(size, sizeof(*x->tab))) == NULL)
         return FLM_ENOMEM;
     x->mask = size - 1;
+    x->hlen = strlen(c->header);
+    sel->route_key = c->header;
+    sel->route_klen = x->hlen;
 
     int rc = mux_mask(sel, NULL, "default", &c->deflt, &x->deflt, d);
     for (size_t i = 0; i < c->mapping.n; i++) {
@@ -179,17 +183,12 @@ static bool java_blank(const char *s)
     return true;
 }
 
-static void mux_select(struct flm_selector *sel, const struct flm_event *ev, uint64_t *req,
-                       uint64_t *opt)
+/* The choice for a present header value v. */
+static void mux_choose(const struct mux_ctx *x, const char *v, uint64_t *req, uint64_t *opt)
 {
-    const struct mux_conf *c = sel->c.conf;
-    const struct mux_ctx *x = sel->c.ctx;
-    const char *v = flm_event_header(ev, c->header);
+    const struct mux_ent *e = mux_slot(x, v);
     *req = x->deflt;
     *opt = 0;
-    if (v == NULL)
-        return;
-    const struct mux_ent *e = mux_slot(x, v);
     if (e->val == NULL)
         return;
     /* A blank value takes the default channels but (as in Flume) still
@@ -197,6 +196,35 @@ static void mux_select(struct flm_selector *sel, const struct flm_event *ev, uin
     if (!java_blank(v))
         *req = e->req;
     *opt = e->opt & ~*req;
+}
+
+/* Batches usually carry runs of one value (one producer, a static header):
+ * the last value's choice is reused while the next event's value is the
+ * same bytes, so the table is looked up once per run, not per event. */
+static void mux_select(struct flm_selector *sel, struct flm_event *const *evs, size_t n,
+                       uint64_t *req, uint64_t *opt)
+{
+    const struct mux_conf *c = sel->c.conf;
+    const struct mux_ctx *x = sel->c.ctx;
+    const char *last = NULL;
+    size_t lastlen = 0;
+    uint64_t lreq = 0, lopt = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t vlen;
+        const char *v = flm_event_header_n(evs[i], c->header, x->hlen, &vlen);
+        if (v == NULL) {
+            req[i] = x->deflt;
+            opt[i] = 0;
+            continue;
+        }
+        if (last == NULL || vlen != lastlen || !flm_bytes_eq(v, last, vlen)) {
+            mux_choose(x, v, &lreq, &lopt);
+            last = v;
+            lastlen = vlen;
+        }
+        req[i] = lreq;
+        opt[i] = lopt;
+    }
 }
 
 static const struct flm_selector_ops mux_ops = {

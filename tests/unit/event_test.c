@@ -442,6 +442,92 @@ static void many_duplicate_headers_keep_the_last_of_each(void **state)
     free(vals);
 }
 
+/* A template goes into an event whole, after its own headers, in place;
+ * not at all when the event already has one of its keys or lacks a slot
+ * or the bytes.  Templates refuse duplicate keys and overflow. */
+static void header_template_goes_in_whole_or_not_at_all(void **state)
+{
+    (void)state;
+    struct flm_hdr_tmpl t;
+    flm_hdr_tmpl_reset(&t);
+    assert_true(flm_hdr_tmpl_add(&t, "timestamp", 9, "1700000000000", 13));
+    assert_true(flm_hdr_tmpl_add(&t, "host", 4, "10.0.0.1", 8));
+    assert_false(flm_hdr_tmpl_add(&t, "host", 4, "other", 5)); /* duplicate key */
+    assert_true(flm_hdr_tmpl_add(&t, "dc", 2, "", 0));
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.nbytes, 10 + 14 + 5 + 9 + 3 + 1);
+
+    struct flm_hdr own = flm_hdr_str("a", "1");
+    struct flm_event *ev = flm_event_new_room("body", 4, &own, 1, 3, t.nbytes);
+    struct flm_event *orig = ev;
+    assert_true(flm_event_add_tmpl(ev, &t));
+    assert_ptr_equal(ev, orig);
+    assert_int_equal(ev->nhdr, 4);
+    assert_string_equal(ev->hdr[0].key, "a");
+    assert_string_equal(ev->hdr[1].key, "timestamp");
+    assert_string_equal(ev->hdr[1].val, "1700000000000");
+    assert_int_equal(ev->hdr[1].vlen, 13);
+    assert_string_equal(ev->hdr[2].val, "10.0.0.1");
+    assert_string_equal(ev->hdr[3].key, "dc");
+    assert_string_equal(ev->hdr[3].val, "");
+    assert_memory_equal(ev->body, "body", 5);
+    assert_int_equal(ev->used, ev->size);
+    assert_false(flm_event_add_tmpl(ev, &t)); /* now it has the keys (and no room) */
+    assert_int_equal(ev->nhdr, 4);
+    flm_event_free(ev);
+
+    struct flm_hdr has = flm_hdr_str("host", "mine");
+    ev = flm_event_new_room("b", 1, &has, 1, 8, 256);
+    assert_false(flm_event_add_tmpl(ev, &t));
+    assert_int_equal(ev->nhdr, 1);
+    flm_event_free(ev);
+    ev = flm_event_new_room("b", 1, NULL, 0, 2, 256); /* one slot short */
+    assert_false(flm_event_add_tmpl(ev, &t));
+    assert_int_equal(ev->nhdr, 0);
+    flm_event_free(ev);
+    ev = flm_event_new_room("b", 1, NULL, 0, 3, t.nbytes - 1); /* one byte short */
+    assert_false(flm_event_add_tmpl(ev, &t));
+    flm_event_free(ev);
+
+    char big[FLM_TMPL_MAX_BYTES];
+    memset(big, 'x', sizeof(big));
+    assert_false(flm_hdr_tmpl_add(&t, "big", 3, big, sizeof(big) - 40));
+    flm_hdr_tmpl_reset(&t);
+    for (int i = 0; i < FLM_TMPL_MAX_HDRS; i++) {
+        char k[8];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_true(flm_hdr_tmpl_add(&t, k, strlen(k), "v", 1));
+    }
+    assert_false(flm_hdr_tmpl_add(&t, "one-more", 8, "v", 1));
+}
+
+/* flm_bytes_eq finds a difference at every position of every length it
+ * handles by word loads (0..16) and beyond; flm_event_header_n gives the
+ * value's length. */
+static void bytes_eq_and_header_lookup_by_length(void **state)
+{
+    (void)state;
+    char a[40], b[40];
+    for (size_t n = 0; n <= 24; n++) {
+        for (size_t i = 0; i < n; i++)
+            a[i] = b[i] = (char)('a' + i);
+        assert_true(flm_bytes_eq(a, b, n));
+        for (size_t i = 0; i < n; i++) {
+            b[i] = '#';
+            assert_false(flm_bytes_eq(a, b, n));
+            b[i] = a[i];
+        }
+    }
+    struct flm_hdr h[] = {flm_hdr_str("datacenter", "east"), flm_hdr_str("datacentre", "x")};
+    struct flm_event *ev = flm_event_new("b", 1, h, 2);
+    size_t vlen = 0;
+    assert_string_equal(flm_event_header_n(ev, "datacenter", 10, &vlen), "east");
+    assert_int_equal(vlen, 4);
+    assert_string_equal(flm_event_header_n(ev, "datacentre", 10, NULL), "x");
+    assert_null(flm_event_header_n(ev, "datacent", 8, &vlen));
+    flm_event_free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +548,8 @@ int main(void)
         cmocka_unit_test(room_needs_both_a_slot_and_the_bytes),
         cmocka_unit_test(room_with_source_headers_and_zero_room),
         cmocka_unit_test(room_beyond_four_gib_is_refused),
+        cmocka_unit_test(header_template_goes_in_whole_or_not_at_all),
+        cmocka_unit_test(bytes_eq_and_header_lookup_by_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

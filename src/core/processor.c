@@ -419,12 +419,12 @@ static uint64_t apply_tmpl(struct flm_processor *p, const struct chain_plan *pla
         /* The batch was built before the chain runs and may have left the
          * cache: fetch the next events' first lines (table and lengths)
          * ahead, and the spare area the strings go to. */
-        if (i + 4 < n) {
-            __builtin_prefetch(evs[i + 4], 1);
-            __builtin_prefetch((const char *)evs[i + 4] + 64, 1);
+        if (i + 8 < n) {
+            __builtin_prefetch(evs[i + 8], 1);
+            __builtin_prefetch((const char *)evs[i + 8] + 64, 1);
         }
-        if (i + 2 < n) {
-            const char *spare = (const char *)evs[i + 2] + evs[i + 2]->used;
+        if (i + 4 < n) {
+            const char *spare = (const char *)evs[i + 4] + evs[i + 4]->used;
             __builtin_prefetch(spare, 1);
             __builtin_prefetch(spare + plan->t[r].nbytes - 1, 1);
         }

@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/counters.h"
 #include "core/err.h"
+#include "core/net.h"
 #include "rpc/avro_rpc.h"
 #include "rpc/avro_tls.h"
 #include "rpc/thrift_proto.h"
@@ -142,6 +143,13 @@ static int tr_wait(int fd, short ev, uint64_t deadline)
     }
 }
 
+/* flm_net_connect's wait: the client has no stop of its own. */
+static int tr_connect_wait(void *arg, int fd, short ev, uint64_t *deadline)
+{
+    (void)arg;
+    return tr_wait(fd, ev, *deadline);
+}
+
 static void tr_free(struct tr_conn *t)
 {
     if (t->fd >= 0)
@@ -262,7 +270,6 @@ static int thrift_open(void *arg, const struct flm_client_conf *conf,
                        const struct flm_client_host *h, void **conn, char *why, size_t whycap)
 {
     (void)arg;
-    char eb[128];
     struct tr_conn *t = calloc(1, sizeof(*t));
     if (t == NULL) {
         snprintf(why, whycap, "out of memory");
@@ -274,65 +281,22 @@ static int thrift_open(void *arg, const struct flm_client_conf *conf,
     flm_buf_init(&t->in, TR_REPLY_MAX + 4);
     flm_buf_init(&t->net, 2 * TR_TLS_SLICE + TR_NET);
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", h->port);
-    int g = getaddrinfo(h->host, port, &hints, &res);
-    if (g != 0) {
-        snprintf(why, whycap, "%s: cannot resolve: %s", t->peer, gai_strerror(g));
-        tr_free(t);
-        return FLUMEN_ECONNECT;
-    }
     uint64_t deadline = flm_mono_ms() + (uint64_t)conf->connect_timeout;
-    int err = ECONNREFUSED;
-    bool timed_out = false;
-    for (const struct addrinfo *ai = res; ai != NULL && t->fd < 0; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            if (errno != EINPROGRESS) {
-                err = errno;
-                close(fd);
-                continue;
-            }
-            int w = tr_wait(fd, POLLOUT, deadline);
-            if (w == FLM_EAGAIN) {
-                timed_out = true;
-                close(fd);
-                break;
-            }
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (w != FLM_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
-                soerr != 0) {
-                err = w != FLM_OK ? errno : soerr;
-                close(fd);
-                continue;
-            }
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        t->fd = fd;
-    }
-    freeaddrinfo(res);
-    if (t->fd < 0) {
-        if (timed_out)
+    char reason[160];
+    int sys;
+    int rc = flm_net_connect(h->host, h->port, &deadline, tr_connect_wait, NULL, &t->fd, &sys,
+                             reason, sizeof(reason));
+    if (rc != FLM_OK) {
+        if (rc == FLM_EAGAIN)
             snprintf(why, whycap, "cannot connect to %s: timed out after %d ms", t->peer,
                      conf->connect_timeout);
         else
-            snprintf(why, whycap, "cannot connect to %s: %s", t->peer,
-                     strerror_r(err, eb, sizeof(eb)));
+            snprintf(why, whycap, "cannot connect to %s: %s", t->peer, reason);
         tr_free(t);
         return FLUMEN_ECONNECT;
     }
     if (conf->ssl_ctx != NULL) {
-        int rc = tr_tls_open(t, conf->ssl_ctx, h->host, deadline, why, whycap);
+        rc = tr_tls_open(t, conf->ssl_ctx, h->host, deadline, why, whycap);
         if (rc != FLUMEN_OK) {
             tr_free(t);
             return rc;

@@ -7,6 +7,8 @@
  */
 #include "rpc/avro_rpc.h"
 
+#include "core/net.h"
+
 #include "core/counters.h"
 
 #include <errno.h>
@@ -49,6 +51,17 @@ static int wait_fd(struct flm_avro_conn *c, short ev, uint64_t deadline)
         if (r < 0 && errno != EINTR)
             return FLM_EIO;
     }
+}
+
+/* flm_net_connect's wait: the connect in progress, cut short by abort. */
+static int connect_wait(void *arg, int fd, short ev, uint64_t *deadline)
+{
+    struct flm_avro_conn *c = arg;
+    int saved = c->fd;
+    c->fd = fd;
+    int r = wait_fd(c, ev, *deadline);
+    c->fd = saved;
+    return r;
 }
 
 void flm_avro_close(struct flm_avro_conn *c)
@@ -104,65 +117,18 @@ int flm_avro_connect_tls(struct flm_avro_conn *c, const char *host, int port, in
         }
     }
 
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char ps[16];
-    snprintf(ps, sizeof(ps), "%d", port);
-    int g = getaddrinfo(host, ps, &hints, &res);
-    if (g != 0) {
-        flm_avro_close(c);
-        return flm_err_set(err, FLM_EIO, "cannot resolve %s: %s", c->peer, gai_strerror(g));
-    }
     uint64_t deadline = flm_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1);
-    int last = 0;
-    int rc = FLM_EIO;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        c->fd = fd;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            rc = FLM_OK;
-            break;
-        }
-        if (errno != EINPROGRESS) {
-            last = errno;
-            close(fd);
-            c->fd = -1;
-            continue;
-        }
-        int w = wait_fd(c, POLLOUT, deadline);
-        if (w == FLM_OK) {
-            int e = 0;
-            socklen_t el = sizeof(e);
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
-            if (e == 0) {
-                rc = FLM_OK;
-                break;
-            }
-            last = e;
-        } else {
-            last = w == FLM_EAGAIN ? ETIMEDOUT : ECANCELED;
-        }
-        close(fd);
-        c->fd = -1;
-        if (w != FLM_OK && w != FLM_EIO)
-            break;
-    }
-    freeaddrinfo(res);
+    char why[160];
+    int sys = 0;
+    int rc = flm_net_connect(host, port, &deadline, connect_wait, c, &c->fd, &sys, why,
+                             sizeof(why));
     if (rc != FLM_OK) {
         flm_avro_close(c);
-        flm_err_set(err, FLM_EIO, "cannot connect to %s: %s", c->peer, strerror(last));
+        flm_err_set(err, FLM_EIO, "cannot connect to %s: %s", c->peer, why);
         if (err != NULL)
-            err->sys = last;
+            err->sys = sys;
         return FLM_EIO;
     }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (ctx != NULL) {
         c->tls = true;
         flm_buf_init(&c->net, (size_t)1 << 31);

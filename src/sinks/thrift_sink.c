@@ -36,6 +36,7 @@
  */
 #include "core/buf.h"
 #include "core/component.h"
+#include "core/net.h"
 #include "rpc/avro_tls.h"
 #include "rpc/thrift_proto.h"
 #include "rpc/tls_util.h"
@@ -337,76 +338,44 @@ static int tls_open(struct tk_sink *tk, uint64_t *deadline, char *why, size_t wh
     }
 }
 
+/* flm_net_connect's wait: wait_fd (the stop grace period applies). */
+static int connect_wait(void *arg, int fd, short ev, uint64_t *deadline)
+{
+    return wait_fd(arg, fd, ev, deadline);
+}
+
 /* Connects to hostname:port within connect-timeout (TLS handshake included
  * when ssl).  FLM_OK or FLM_EIO with the reason in why. */
 static int conn_open(struct tk_sink *tk, char *why, size_t whycap)
 {
     const struct tk_conf *conf = tk->s->c.conf;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", conf->port);
-    int rc = getaddrinfo(conf->hostname, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(why, whycap, "cannot resolve '%s': %s", conf->hostname, gai_strerror(rc));
+    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->connect_timeout;
+    char reason[160];
+    int fd, sys;
+    int rc = flm_net_connect(conf->hostname, conf->port, &deadline, connect_wait, tk, &fd, &sys,
+                             reason, sizeof(reason));
+    if (rc != FLM_OK) {
+        if (rc == FLM_EAGAIN)
+            snprintf(why, whycap, "connect timed out after %d ms", conf->connect_timeout);
+        else if (sys == 0)
+            snprintf(why, whycap, "'%s': %s", conf->hostname, reason);
+        else
+            snprintf(why, whycap, "connect failed: %s", reason);
         return FLM_EIO;
     }
-    uint64_t deadline = flm_mono_ms() + (uint64_t)conf->connect_timeout;
-    char eb[128];
-    int err = ECONNREFUSED;
-    bool timed_out = false;
-    for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
+    tk->fd = fd;
+    if (tk->ssl_ctx != NULL) {
+        rc = tls_open(tk, &deadline, why, whycap);
+        if (rc != FLM_OK) {
+            flm_avro_tls_free(&tk->t);
+            tk->tls = false;
+            close(fd);
+            tk->fd = -1;
+            return rc == FLM_ENOMEM ? FLM_ENOMEM : FLM_EIO;
         }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            if (errno != EINPROGRESS) {
-                err = errno;
-                close(fd);
-                continue;
-            }
-            rc = wait_fd(tk, fd, POLLOUT, &deadline);
-            if (rc == FLM_EAGAIN) {
-                timed_out = true;
-                close(fd);
-                break;
-            }
-            int soerr = 0;
-            socklen_t sl = sizeof(soerr);
-            if (rc != FLM_OK || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
-                soerr != 0) {
-                err = rc != FLM_OK ? errno : soerr;
-                close(fd);
-                continue;
-            }
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        freeaddrinfo(res);
-        tk->fd = fd;
-        if (tk->ssl_ctx != NULL) {
-            rc = tls_open(tk, &deadline, why, whycap);
-            if (rc != FLM_OK) {
-                flm_avro_tls_free(&tk->t);
-                tk->tls = false;
-                close(fd);
-                tk->fd = -1;
-                return rc == FLM_ENOMEM ? FLM_ENOMEM : FLM_EIO;
-            }
-        }
-        tk->opened_ms = flm_mono_ms();
-        return FLM_OK;
     }
-    freeaddrinfo(res);
-    if (timed_out)
-        snprintf(why, whycap, "connect timed out after %d ms", conf->connect_timeout);
-    else
-        snprintf(why, whycap, "connect failed: %s", errtext(err, eb, sizeof(eb)));
-    return FLM_EIO;
+    tk->opened_ms = flm_mono_ms();
+    return FLM_OK;
 }
 
 static int send_all(struct tk_sink *tk, const uint8_t *p, size_t n, uint64_t *deadline,

@@ -265,8 +265,11 @@ static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t 
 
     int *lastpos = malloc(n * sizeof(*lastpos));
     struct flm_event **batch = malloc(n * sizeof(*batch));
-    size_t order[FLM_MAX_SOURCE_CHANNELS];
-    bool optional_ch[FLM_MAX_SOURCE_CHANNELS];
+    /* One entry per (channel, required|optional): a channel required by
+     * some events and optional for others gets two transactions, as in
+     * Flume (its required and optional queues are separate maps). */
+    size_t order[2 * FLM_MAX_SOURCE_CHANNELS];
+    bool optional_ch[2 * FLM_MAX_SOURCE_CHANNELS];
     size_t norder = 0;
     int rc = FLM_OK;
 
@@ -275,13 +278,13 @@ static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t 
         rc = flm_err_set(err, FLM_ENOMEM, "out of memory routing events");
         goto out;
     }
-    uint64_t seen = 0;
+    uint64_t seen[2] = {0, 0};
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < n; i++) {
-            uint64_t m = (pass == 0 ? req[i] : opt[i]) & ~seen;
+            uint64_t m = (pass == 0 ? req[i] : opt[i]) & ~seen[pass];
             for (size_t c = 0; m != 0 && c < sel->nchans; c++)
                 if (m & (1ull << c)) {
-                    seen |= 1ull << c;
+                    seen[pass] |= 1ull << c;
                     optional_ch[norder] = pass == 1;
                     order[norder++] = c;
                     m &= ~(1ull << c);
@@ -290,7 +293,7 @@ static int put_selected(struct flm_processor *p, struct flm_event **evs, size_t 
     for (size_t i = 0; i < n; i++) {
         lastpos[i] = -1;
         for (size_t k = 0; k < norder; k++)
-            if ((req[i] | opt[i]) & (1ull << order[k]))
+            if ((optional_ch[k] ? opt[i] : req[i]) & (1ull << order[k]))
                 lastpos[i] = (int)k;
         if (lastpos[i] < 0) {
             flm_event_free(evs[i]); /* routed nowhere (e.g. empty default) */

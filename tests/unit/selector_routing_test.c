@@ -189,6 +189,30 @@ static void multiplexing_routes_by_header_value_with_default_and_optional(void *
         chan_free(c[i]);
 }
 
+/* A channel that is required for some events of a batch and optional for
+ * others gets both sets (two transactions, as in Flume): here c3 is the
+ * default for unmapped values and optional for east. */
+static void channel_required_for_some_and_optional_for_others_gets_both(void **state)
+{
+    (void)state;
+    static const char *const conf[] = {"header=datacenter", "mapping.east=c1",
+                                       "optional.east=c3", "default=c3", NULL};
+    struct flm_channel *c[3] = {chan_new("c1", "100", "100"), chan_new("c2", "100", "100"),
+                                chan_new("c3", "100", "100")};
+    struct flm_processor *p = proc_new("multiplexing", c, 3, conf);
+    struct flm_event *evs[] = {ev_dc("u1", "unknown"), ev_dc("e1", "east"), ev_dc("n1", NULL),
+                               ev_dc("e2", "east")};
+    struct flm_err err = {0};
+    assert_int_equal(flm_processor_put(p, evs, 4, &err), FLM_OK);
+    assert_string_equal(drain(c[0]), "e1,e2");
+    assert_string_equal(drain(c[1]), "");
+    /* required ones first (u1, n1), then the optional transaction (e1, e2) */
+    assert_string_equal(drain(c[2]), "u1,n1,e1,e2");
+    flm_processor_free(p);
+    for (int i = 0; i < 3; i++)
+        chan_free(c[i]);
+}
+
 static void multiplexing_full_optional_channel_does_not_fail_the_put(void **state)
 {
     (void)state;
@@ -585,6 +609,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(multiplexing_routes_by_header_value_with_default_and_optional),
+        cmocka_unit_test(channel_required_for_some_and_optional_for_others_gets_both),
         cmocka_unit_test(multiplexing_full_optional_channel_does_not_fail_the_put),
         cmocka_unit_test(
             multiplexing_full_required_channel_fails_and_earlier_channels_keep_events),

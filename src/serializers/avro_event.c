@@ -4,6 +4,11 @@
  * map {avro.schema, avro.codec}, a 16-byte random sync marker, then blocks
  * (count, byte size, data, sync).  A block is emitted when the buffered data
  * reaches syncIntervalBytes or at every flush (Flume flushes per batch).
+ * The pending block is encoded in place in the output (struct flm_sout),
+ * after room for its count and size varints, and held there until it is
+ * finished: with the null codec the block is never copied (the unused part
+ * of the room becomes a gap of the output); with a codec the compressed
+ * block replaces the raw data.
  *
  * The container and the datum encoding (zig-zag varints, map blocks, bytes)
  * are written here rather than through avro-c's file writer, because that
@@ -47,11 +52,14 @@ static const struct flm_prop avro_props[] = {
     FLM_PROPS_END,
 };
 
+/* Room in front of a pending block for its count and size varints. */
+#define BLOCK_ROOM 20
+
 struct avro_state {
     uint8_t sync[16];
-    struct flm_buf block;   /* encoded data of the pending block */
     struct flm_buf zbuf;    /* compressed scratch */
-    long long count;        /* records in block */
+    long long count;        /* records in the pending block (0: none); its
+                               room starts at out->hold */
 };
 
 static int put_long(struct flm_buf *b, long long v)
@@ -73,11 +81,11 @@ static int put_bytes(struct flm_buf *b, const void *p, size_t n)
     return rc != FLM_OK ? rc : flm_buf_append(b, p, n);
 }
 
-static int avro_header(struct flm_serializer *s, struct flm_buf *out)
+static int avro_header(struct flm_serializer *s, struct flm_sout *sout)
 {
     const struct avro_conf *c = s->conf;
     struct avro_state *st = s->state;
-    flm_buf_init(&st->block, (size_t)1 << 31);
+    struct flm_buf *out = &sout->buf;
     flm_buf_init(&st->zbuf, (size_t)1 << 31);
     size_t got = 0;
     while (got < sizeof(st->sync)) {
@@ -97,7 +105,7 @@ static int avro_header(struct flm_serializer *s, struct flm_buf *out)
     return rc;
 }
 
-static int compress_block(int codec, const struct flm_buf *in, struct flm_buf *z)
+static int compress_block(int codec, const uint8_t *in, size_t in_len, struct flm_buf *z)
 {
     z->len = 0;
     switch (codec) {
@@ -107,11 +115,11 @@ static int compress_block(int codec, const struct flm_buf *in, struct flm_buf *z
         if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) !=
             Z_OK)
             return FLM_ENOMEM;
-        size_t bound = deflateBound(&zs, (uLong)in->len);
+        size_t bound = deflateBound(&zs, (uLong)in_len);
         int rc = flm_buf_reserve(z, bound);
         if (rc == FLM_OK) {
-            zs.next_in = in->p;
-            zs.avail_in = (uInt)in->len;
+            zs.next_in = (Bytef *)(uintptr_t)in;
+            zs.avail_in = (uInt)in_len;
             zs.next_out = z->p;
             zs.avail_out = (uInt)bound;
             rc = deflate(&zs, Z_FINISH) == Z_STREAM_END ? FLM_OK : FLM_ERR;
@@ -121,14 +129,14 @@ static int compress_block(int codec, const struct flm_buf *in, struct flm_buf *z
         return rc;
     }
     case CODEC_SNAPPY: {
-        size_t bound = snappy_max_compressed_length(in->len);
+        size_t bound = snappy_max_compressed_length(in_len);
         int rc = flm_buf_reserve(z, bound + 4);
         if (rc != FLM_OK)
             return rc;
         size_t olen = bound;
-        if (snappy_compress((const char *)in->p, in->len, (char *)z->p, &olen) != SNAPPY_OK)
+        if (snappy_compress((const char *)in, in_len, (char *)z->p, &olen) != SNAPPY_OK)
             return FLM_ERR;
-        uint32_t crc = (uint32_t)crc32(0L, in->p, (uInt)in->len);
+        uint32_t crc = (uint32_t)crc32(0L, in, (uInt)in_len);
         uint8_t be[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8),
                          (uint8_t)crc};
         memcpy(z->p + olen, be, 4);
@@ -136,23 +144,23 @@ static int compress_block(int codec, const struct flm_buf *in, struct flm_buf *z
         return FLM_OK;
     }
     case CODEC_BZIP2: {
-        size_t bound = in->len + in->len / 100 + 600;
+        size_t bound = in_len + in_len / 100 + 600;
         int rc = flm_buf_reserve(z, bound);
         if (rc != FLM_OK)
             return rc;
         unsigned int olen = (unsigned int)bound;
-        if (BZ2_bzBuffToBuffCompress((char *)z->p, &olen, (char *)in->p, (unsigned int)in->len, 9,
-                                     0, 0) != BZ_OK)
+        if (BZ2_bzBuffToBuffCompress((char *)z->p, &olen, (char *)(uintptr_t)in,
+                                     (unsigned int)in_len, 9, 0, 0) != BZ_OK)
             return FLM_ERR;
         z->len = olen;
         return FLM_OK;
     }
     case CODEC_ZSTD: {
-        size_t bound = ZSTD_compressBound(in->len);
+        size_t bound = ZSTD_compressBound(in_len);
         int rc = flm_buf_reserve(z, bound);
         if (rc != FLM_OK)
             return rc;
-        size_t r = ZSTD_compress(z->p, bound, in->p, in->len, 3);
+        size_t r = ZSTD_compress(z->p, bound, in, in_len, 3);
         if (ZSTD_isError(r))
             return FLM_ERR;
         z->len = r;
@@ -161,54 +169,6 @@ static int compress_block(int codec, const struct flm_buf *in, struct flm_buf *z
     default:
         return FLM_ERR;
     }
-}
-
-/*
- * Appends n bytes to b in 2 KiB pieces.  A block is hundreds of KiB, and for
- * copies that large glibc picks `rep movsb`, which on the AMD EPYC VMs this
- * project is benchmarked on runs at a fraction of the vector loop's speed
- * (perf: this one copy took 24 % of the sink thread); pieces below glibc's
- * rep_movsb_threshold (4 KiB with AVX2) keep the vector loop.
- */
-static int append_pieces(struct flm_buf *b, const uint8_t *src, size_t n)
-{
-    int rc = flm_buf_reserve(b, n);
-    if (rc != FLM_OK)
-        return rc;
-    uint8_t *dst = b->p + b->len;
-    size_t off = 0;
-    for (; off + 2048 <= n; off += 2048)
-        memcpy(dst + off, src + off, 2048);
-    memcpy(dst + off, src + off, n - off);
-    b->len += n;
-    return FLM_OK;
-}
-
-static int emit_block(struct flm_serializer *s, struct flm_buf *out)
-{
-    const struct avro_conf *c = s->conf;
-    struct avro_state *st = s->state;
-    if (st->count == 0)
-        return FLM_OK;
-    const struct flm_buf *data = &st->block;
-    if (c->codec != CODEC_NULL) {
-        int rc = compress_block(c->codec, &st->block, &st->zbuf);
-        if (rc != FLM_OK)
-            return rc;
-        data = &st->zbuf;
-    }
-    size_t mark = out->len;
-    int rc = put_long(out, st->count);
-    rc = rc ? rc : put_long(out, (long long)data->len);
-    rc = rc ? rc : append_pieces(out, data->p, data->len);
-    rc = rc ? rc : flm_buf_append(out, st->sync, sizeof(st->sync));
-    if (rc != FLM_OK) {
-        out->len = mark;
-        return rc;
-    }
-    st->count = 0;
-    st->block.len = 0;
-    return FLM_OK;
 }
 
 /* Zig-zag varint straight into p; returns the bytes written (<= 10). */
@@ -224,18 +184,77 @@ static size_t enc_long(uint8_t *p, long long v)
     return n;
 }
 
-static int avro_write(struct flm_serializer *s, const struct flm_event *ev, struct flm_buf *out)
+/*
+ * Finishes the pending block: its room starts at at = out->hold, its data
+ * is out->buf[at + BLOCK_ROOM ..).
+ * Null codec: the count and size varints go into the end of the room and
+ * the unused start of the room becomes a gap (no copy of the data).  Other
+ * codecs: the data is compressed and the room and data are replaced by the
+ * varints and the compressed block.  Then the sync marker.
+ */
+static int emit_block(struct flm_serializer *s, struct flm_sout *out)
 {
     const struct avro_conf *c = s->conf;
     struct avro_state *st = s->state;
-    struct flm_buf *b = &st->block;
-    /* One reserve for the whole datum: every varint is at most 10 bytes. */
-    size_t need = 30 + (size_t)ev->body_len;
+    if (!flm_sout_held(out))
+        st->count = 0; /* the caller emptied out: the pending block went with it */
+    if (st->count == 0)
+        return FLM_OK;
+    struct flm_buf *b = &out->buf;
+    size_t at = out->hold, data_at = at + BLOCK_ROOM, dlen = b->len - data_at;
+    uint8_t hdr[BLOCK_ROOM];
+    int rc;
+    if (c->codec == CODEC_NULL) {
+        size_t k = enc_long(hdr, st->count);
+        k += enc_long(hdr + k, (long long)dlen);
+        rc = flm_buf_reserve(b, sizeof(st->sync));
+        rc = rc ? rc : flm_sout_gap(out, at, BLOCK_ROOM - k);
+        if (rc != FLM_OK)
+            return rc;
+        memcpy(b->p + data_at - k, hdr, k);
+    } else {
+        rc = compress_block(c->codec, b->p + data_at, dlen, &st->zbuf);
+        if (rc != FLM_OK)
+            return rc;
+        size_t k = enc_long(hdr, st->count);
+        k += enc_long(hdr + k, (long long)st->zbuf.len);
+        b->len = at;
+        rc = flm_buf_reserve(b, k + st->zbuf.len + sizeof(st->sync));
+        if (rc != FLM_OK) {
+            b->len = data_at + dlen; /* cannot fail: within the old length */
+            return rc;
+        }
+        memcpy(b->p + b->len, hdr, k);
+        memcpy(b->p + b->len + k, st->zbuf.p, st->zbuf.len);
+        b->len += k + st->zbuf.len;
+    }
+    memcpy(b->p + b->len, st->sync, sizeof(st->sync));
+    b->len += sizeof(st->sync);
+    st->count = 0;
+    out->hold = FLM_SOUT_NONE;
+    return FLM_OK;
+}
+
+static int avro_write(struct flm_serializer *s, const struct flm_event *ev, struct flm_sout *out)
+{
+    const struct avro_conf *c = s->conf;
+    struct avro_state *st = s->state;
+    struct flm_buf *b = &out->buf;
+    if (!flm_sout_held(out))
+        st->count = 0; /* the caller emptied out: the pending block went with it */
+    /* One reserve for the whole datum (every varint is at most 10 bytes)
+     * and, for a block's first record, the block's room. */
+    size_t need = 30 + (size_t)ev->body_len + (st->count == 0 ? BLOCK_ROOM : 0);
     for (uint32_t i = 0; i < ev->nhdr; i++)
         need += 20 + (size_t)ev->hdr[i].klen + ev->hdr[i].vlen;
     int rc = flm_buf_reserve(b, need);
     if (rc != FLM_OK)
         return rc;
+    if (st->count == 0) {
+        out->hold = b->len;
+        memset(b->p + b->len, 0, BLOCK_ROOM); /* a gap later: never output */
+        b->len += BLOCK_ROOM;
+    }
     uint8_t *p = b->p + b->len;
     if (ev->nhdr > 0) {
         p += enc_long(p, ev->nhdr);
@@ -254,7 +273,7 @@ static int avro_write(struct flm_serializer *s, const struct flm_event *ev, stru
     p += ev->body_len;
     b->len = (size_t)(p - b->p);
     st->count++;
-    if (b->len >= (size_t)c->sync_interval)
+    if (b->len - out->hold - BLOCK_ROOM >= (size_t)c->sync_interval)
         return emit_block(s, out);
     return FLM_OK;
 }
@@ -262,7 +281,6 @@ static int avro_write(struct flm_serializer *s, const struct flm_event *ev, stru
 static void avro_release(struct flm_serializer *s)
 {
     struct avro_state *st = s->state;
-    flm_buf_free(&st->block);
     flm_buf_free(&st->zbuf);
 }
 

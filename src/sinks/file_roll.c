@@ -6,8 +6,9 @@
  * `<prefix><yyyyMMddHHmmss>-<n>[.<ext>]`.
  *
  * Each process() takes up to sink.batchSize events in one transaction,
- * serialises them into a buffer, write(2)s it (the batch is then with the
- * OS) and only then commits the take; a failed write rolls back.  The
+ * serialises them into a buffer, write(2)s it (writev(2) for an avro block
+ * written in place; the batch is then with the OS) and only then commits
+ * the take; a failed write rolls back.  The
  * rotation check runs in process() (Flume's timer only raises a flag that
  * process() acts on too).  Counters: Connection*, EventDrain*,
  * EventWriteFail, ChannelReadFail; no Batch* (as Flume).
@@ -70,7 +71,7 @@ struct froll {
     struct flm_serializer *ser;
     struct flm_fsys_file *file;
     char cur[PATH_MAX];
-    struct flm_buf out;
+    struct flm_sout out;
     uint64_t start_ms;        /* DEFAULT name stem */
     unsigned index;           /* n of the current/last file */
     char last_stamp[32];      /* ROLLTIME */
@@ -96,7 +97,7 @@ static int froll_init(struct flm_sink *s, struct flm_err *err)
     f->ser = flm_serializer_new(c->serializer, &c->ser_opts);
     if (f->evs == NULL || f->ser == NULL)
         return flm_err_set(err, FLM_ENOMEM, "out of memory");
-    flm_buf_init(&f->out, (size_t)1 << 31);
+    flm_sout_init(&f->out, (size_t)1 << 31);
     f->start_ms = flm_filesinks_clock();
     return FLM_OK;
 }
@@ -136,10 +137,12 @@ static void next_name(const struct froll_conf *c, struct froll *f)
 
 static int write_out(struct flm_sink *s, struct froll *f, struct flm_err *err)
 {
-    if (f->out.len == 0)
+    if (flm_sout_len(&f->out) == 0) {
+        flm_sout_reset(&f->out);
         return FLM_OK;
-    int rc = flm_fsys_local.write(f->file, f->out.p, f->out.len, err);
-    f->out.len = 0;
+    }
+    int rc = flm_fsys_write_out(&flm_fsys_local, f->file, &f->out, err);
+    flm_sout_reset(&f->out);
     return rc;
 }
 
@@ -158,7 +161,7 @@ static void close_file(struct flm_sink *s, struct froll *f, bool flush)
     }
     int rc2 = flm_fsys_local.close(f->file, &err);
     f->file = NULL;
-    f->out.len = 0;
+    flm_sout_reset(&f->out);
     if (rc != FLM_OK || rc2 != FLM_OK) {
         flm_ctr_add(&s->c.ctr, FLM_SINK_CONNECTION_FAILED, 1);
         flm_error(&s->c.log, "closing %s: %s", f->cur, err.msg[0] ? err.msg : "serializer failed");
@@ -174,7 +177,7 @@ static int open_next(struct flm_sink *s, struct froll *f)
     next_name(c, f);
     int rc = flm_fsys_local.create(f->cur, &f->file, &err);
     if (rc == FLM_OK) {
-        f->out.len = 0;
+        flm_sout_reset(&f->out);
         rc = flm_serializer_begin(f->ser, &f->out);
         if (rc == FLM_OK)
             rc = write_out(s, f, &err);
@@ -234,8 +237,7 @@ static int froll_process(struct flm_sink *s)
     }
     flm_ctr_add(&s->c.ctr, FLM_SINK_EVENT_DRAIN_ATTEMPT, n);
     struct flm_err err = {0};
-    for (size_t i = 0; i < n && rc == FLM_OK; i++)
-        rc = flm_serializer_write(f->ser, f->evs[i], &f->out);
+    rc = flm_serializer_write_batch(f->ser, f->evs, n, &f->out);
     if (rc == FLM_OK)
         rc = flm_serializer_flush(f->ser, &f->out);
     if (rc == FLM_OK)
@@ -246,7 +248,7 @@ static int froll_process(struct flm_sink *s)
         flm_log_limited(FLM_LOG_ERROR, &s->c.log, err.sys, "writing %zu event(s) to %s failed: %s",
                         n, f->cur, err.msg[0] ? err.msg : flm_strerror(rc));
         /* The file may hold a partial batch; start a new one for the retry. */
-        f->out.len = 0;
+        flm_sout_reset(&f->out);
         close_file(s, f, false);
         return rc;
     }
@@ -280,7 +282,7 @@ static void froll_destroy(struct flm_sink *s)
         flm_fsys_local.close(f->file, &err);
     }
     flm_serializer_free(f->ser);
-    flm_buf_free(&f->out);
+    flm_sout_free(&f->out);
     free(f->evs);
     free(f);
     s->c.ctx = NULL;

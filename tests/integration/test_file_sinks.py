@@ -9,7 +9,9 @@ decompressed with Python's own codecs and Hadoop's framings; SequenceFiles
 (Writable and Text, uncompressed and block-compressed with every codec)
 read by tests/integration/seqfile.py; no in-use file left after stop; the
 seeds' pipeline exec `tail -F` -> file channel -> hdfs(file://) delivering
-every line exactly once (duplicates counted, 0 in a normal run); hdfs:// without a namenode rejected with a clear message.
+every line exactly once (duplicates counted, 0 in a normal run); hdfs:// without a namenode rejected with a clear message;
+seq bodySize bodies and avro_event null-codec blocks written in place
+(several per batch, files rolled inside batches) read back.
 """
 
 import contextlib
@@ -232,6 +234,45 @@ def test_hdfs_avro_event_serializer_and_bucketing_by_header(flumen):
         codec, _, recs = read_avro(fs[0])
         assert codec == b"deflate"
         assert [b for _, b in recs] == [b"%d" % i for i in range(250)]
+
+
+def test_seq_body_size_and_avro_blocks_written_in_place(flumen):
+    """seq bodySize pads bodies with '0'; avro_event null-codec blocks
+    (written in place: count and size in front of the data, several blocks
+    per batch) read back with python3-avro from file_roll and from hdfs files
+    rolled inside batches by rollSize."""
+    with scratch() as d:
+        sinks = {"kt": {"type": "file_roll", "sink.directory": d + "/t", "sink.batchSize": "64"},
+                 "kf": {"type": "file_roll", "sink.directory": d + "/f", "sink.batchSize": "64",
+                        "sink.serializer": "avro_event",
+                        "sink.serializer.syncIntervalBytes": "150"},
+                 "kh": {"type": "hdfs", "hdfs.path": "file://%s/h" % d,
+                        "hdfs.fileType": "DataStream", "serializer": "avro_event",
+                        "serializer.syncIntervalBytes": "200", "hdfs.batchSize": "120",
+                        "hdfs.rollSize": "3000", "hdfs.rollCount": "0",
+                        "hdfs.fileSuffix": ".avro"}}
+        text = fanout_conf(1500, sinks).replace("a1.sources.r1.batchSize = 50",
+                                                "a1.sources.r1.batchSize = 50\n"
+                                                "a1.sources.r1.bodySize = 6")
+        run_until_drained(flumen, text, sinks, 1500)
+        want = [b"%06d" % i for i in range(1500)]
+        with open(files_in(d + "/t")[0], "rb") as f:
+            assert f.read() == b"".join(w + b"\n" for w in want)
+        fs = files_in(d + "/f")
+        assert len(fs) == 1, fs
+        codec, _, recs = read_avro(fs[0])
+        assert codec == b"null"
+        assert [b for _, b in recs] == want
+        assert all(h == {} for h, _ in recs)
+        # rollSize 3000 bytes of 6-byte bodies: 500 events per file
+        fs = files_in(d + "/h", "*.avro")
+        assert len(fs) == 3, fs
+        got = []
+        for p in fs:
+            _, _, recs = read_avro(p)
+            assert len(recs) == 500, (p, len(recs))
+            got += [b for _, b in recs]
+        assert got == want
 
 
 def seeds_conf(src, base, hdfs_path, extra=None):

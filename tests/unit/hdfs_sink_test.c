@@ -250,6 +250,54 @@ static void roll_size_counts_body_bytes_before_the_next_event(void **state)
     sink_free(&f);
 }
 
+/* A batch goes to the serializer in runs between roll checks: the files
+ * must split exactly where the per-event rule (rollCount or rollSize
+ * reached before an event) splits them, here computed independently. */
+static void batched_runs_split_files_where_the_per_event_rule_does(void **state)
+{
+    (void)state;
+    fake_now = 1000;
+    struct fx f;
+    const char *kv[] = {"hdfs.rollCount", "7", "hdfs.rollSize", "16", NULL};
+    sink_new(&f, "", kv);
+    put(f.ch, 0, 40, NULL, NULL); /* "e0".."e39": bodies of 2 and 3 bytes */
+    assert_int_equal(SOPS()->process(f.s), FLM_READY);
+    SOPS()->stop(f.s);
+    char want[16][128];
+    int nfile = 0;
+    long ne = 0, nb = 0;
+    want[0][0] = '\0';
+    for (int i = 0; i < 40; i++) {
+        char b[16];
+        int bl = snprintf(b, sizeof(b), "e%d", i);
+        if (ne >= 7 || nb >= 16) {
+            nfile++;
+            want[nfile][0] = '\0';
+            ne = nb = 0;
+        }
+        size_t o = strlen(want[nfile]);
+        snprintf(want[nfile] + o, sizeof(want[0]) - o, "%s\n", b);
+        ne++;
+        nb += bl;
+    }
+    nfile++;
+    assert_true(nfile >= 6);
+    for (int k = 0; k < nfile; k++) {
+        char name[32];
+        long len;
+        snprintf(name, sizeof(name), "FlumeData.%d", 1001 + k);
+        const char *got = slurp(f.dir, name, &len);
+        assert_non_null(got);
+        assert_string_equal(got, want[k]);
+    }
+    char extra[32];
+    long len;
+    snprintf(extra, sizeof(extra), "FlumeData.%d", 1001 + nfile);
+    assert_null(slurp(f.dir, extra, &len));
+    assert_int_equal(ctr(&f, FLM_SINK_EVENT_DRAIN_SUCCESS), 40);
+    sink_free(&f);
+}
+
 static void roll_interval_and_idle_timeout_close_by_the_clock(void **state)
 {
     (void)state;
@@ -440,6 +488,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roll_count_names_and_rename_on_close),
         cmocka_unit_test(roll_size_counts_body_bytes_before_the_next_event),
+        cmocka_unit_test(batched_runs_split_files_where_the_per_event_rule_does),
         cmocka_unit_test(roll_interval_and_idle_timeout_close_by_the_clock),
         cmocka_unit_test(max_open_files_closes_the_least_recently_written),
         cmocka_unit_test(buckets_by_header_and_time_in_subdirectories),

@@ -11,11 +11,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* Wall clock in epoch ms used by file_roll and hdfs; tests replace it. */
 extern uint64_t (*flm_filesinks_clock)(void);
 
 struct flm_fsys_file;
+struct flm_sout;
 
 struct flm_fsys_ops {
     const char *scheme;     /* "file" */
@@ -23,6 +25,9 @@ struct flm_fsys_ops {
     int (*create)(const char *path, struct flm_fsys_file **out, struct flm_err *err);
     /* Writes all n bytes; FLM_EIO with err set otherwise. */
     int (*write)(struct flm_fsys_file *f, const void *p, size_t n, struct flm_err *err);
+    /* Writes all bytes of iov[0..n) in order (writev); optional: without it
+     * flm_fsys_write_out makes the output contiguous and calls write. */
+    int (*writev)(struct flm_fsys_file *f, const struct iovec *iov, int n, struct flm_err *err);
     /* Makes written bytes visible to readers (hflush); local: nothing left. */
     int (*flush)(struct flm_fsys_file *f, struct flm_err *err);
     int (*close)(struct flm_fsys_file *f, struct flm_err *err);   /* always frees f */
@@ -38,6 +43,13 @@ extern const struct flm_fsys_ops flm_fsys_local;
  */
 const struct flm_fsys_ops *flm_fsys_for(const char *uri, const char **path, char *why,
                                         size_t wcap);
+
+/* Writes a serializer's output (which must hold nothing, see
+ * serializers/serializer.h) to f: one writev(2) of the pieces between its
+ * gaps when fs has writev, else flattened and written.  Empties out on
+ * success; on failure out keeps its bytes (possibly flattened). */
+int flm_fsys_write_out(const struct flm_fsys_ops *fs, struct flm_fsys_file *f,
+                       struct flm_sout *out, struct flm_err *err);
 
 /* mkdir -p; FLM_OK when it exists. */
 int flm_fsys_mkdirs(const char *dir, struct flm_err *err);

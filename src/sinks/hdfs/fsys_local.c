@@ -7,6 +7,7 @@
 #include "sinks/hdfs/fsys.h"
 
 #include "core/counters.h"
+#include "serializers/serializer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 uint64_t (*flm_filesinks_clock)(void) = flm_now_ms;
@@ -100,6 +102,64 @@ static int local_write(struct flm_fsys_file *f, const void *p, size_t n, struct 
     return FLM_OK;
 }
 
+#define WRITEV_CHUNK 128 /* iovecs per writev(2) (<= IOV_MAX, 1024) */
+
+static int local_writev(struct flm_fsys_file *f, const struct iovec *iov, int n,
+                        struct flm_err *err)
+{
+    struct iovec cur[WRITEV_CHUNK];
+    int i = 0;
+    while (i < n) {
+        int m = n - i < WRITEV_CHUNK ? n - i : WRITEV_CHUNK;
+        memcpy(cur, iov + i, (size_t)m * sizeof(*cur));
+        struct iovec *v = cur;
+        while (m > 0) {
+            ssize_t w = writev(f->fd, v, m);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                int e = errno;
+                flm_err_set(err, FLM_EIO, "write to %s failed: %s", f->path, strerror(e));
+                err->sys = e;
+                return FLM_EIO;
+            }
+            /* Partial write: skip what went out, go on with the rest. */
+            size_t left = (size_t)w;
+            while (m > 0 && left >= v->iov_len) {
+                left -= v->iov_len;
+                v++;
+                m--;
+                i++;
+            }
+            if (m > 0) {
+                v->iov_base = (uint8_t *)v->iov_base + left;
+                v->iov_len -= left;
+            }
+        }
+    }
+    return FLM_OK;
+}
+
+int flm_fsys_write_out(const struct flm_fsys_ops *fs, struct flm_fsys_file *f,
+                       struct flm_sout *out, struct flm_err *err)
+{
+    int rc = FLM_OK;
+    if (out->ngap > 0 && fs->writev != NULL) {
+        const struct iovec *iov;
+        int n = flm_sout_iov(out, &iov);
+        if (n < 0)
+            return flm_err_set(err, FLM_ENOMEM, "out of memory");
+        rc = fs->writev(f, iov, n, err);
+    } else {
+        flm_sout_flatten(out);
+        if (out->buf.len > 0)
+            rc = fs->write(f, out->buf.p, out->buf.len, err);
+    }
+    if (rc == FLM_OK)
+        flm_sout_reset(out);
+    return rc;
+}
+
 static int local_flush(struct flm_fsys_file *f, struct flm_err *err)
 {
     (void)f;
@@ -149,6 +209,7 @@ const struct flm_fsys_ops flm_fsys_local = {
     .scheme = "file",
     .create = local_create,
     .write = local_write,
+    .writev = local_writev,
     .flush = local_flush,
     .close = local_close,
     .rename = local_rename,

@@ -154,7 +154,7 @@ struct hbucket {
     char tmp_path[PATH_MAX], final_path[PATH_MAX];
     struct flm_serializer *ser;
     struct flm_seqfile seq;
-    struct flm_buf out;             /* bytes not yet handed to the filesystem */
+    struct flm_sout out;            /* bytes not yet handed to the filesystem */
     uint64_t nevents, nbytes, open_ms, last_ms;
     bool touched;
     struct hbucket *hnext, *older, *newer;
@@ -314,7 +314,7 @@ static void bucket_free(struct hbucket *b)
 {
     flm_serializer_free(b->ser);
     flm_seqfile_release(&b->seq);
-    flm_buf_free(&b->out);
+    flm_sout_free(&b->out);
     free(b->key);
     free(b->dir);
     free(b->prefix);
@@ -360,25 +360,26 @@ static int bucket_flush(struct hdfs *h, const struct hdfs_conf *c, struct hbucke
 {
     int rc;
     if (c->file_type == FT_SEQ)
-        rc = flm_seqfile_sync(&b->seq, &b->out);
+        rc = flm_seqfile_sync(&b->seq, &b->out.buf);
     else
         rc = flm_serializer_flush(b->ser, &b->out);
     if (rc != FLM_OK)
         return flm_err_set(err, rc, "serializer failed: %s", flm_strerror(rc));
-    const struct flm_buf *data = &b->out;
-    if (c->file_type == FT_COMPRESSED && b->out.len > 0) {
+    if (c->file_type == FT_COMPRESSED && flm_sout_len(&b->out) > 0) {
+        flm_sout_flatten(&b->out);
         h->zbuf.len = 0;
-        rc = flm_codec_compress(h->codec, b->out.p, b->out.len, &h->zbuf);
+        rc = flm_codec_compress(h->codec, b->out.buf.p, b->out.buf.len, &h->zbuf);
         if (rc != FLM_OK)
             return flm_err_set(err, rc, "%s compression failed", h->codec->name);
-        data = &h->zbuf;
-    }
-    if (data->len > 0) {
-        rc = h->fs->write(b->file, data->p, data->len, err);
+        rc = h->fs->write(b->file, h->zbuf.p, h->zbuf.len, err);
+        if (rc != FLM_OK)
+            return rc;
+    } else if (flm_sout_len(&b->out) > 0) {
+        rc = flm_fsys_write_out(h->fs, b->file, &b->out, err);
         if (rc != FLM_OK)
             return rc;
     }
-    b->out.len = 0;
+    flm_sout_reset(&b->out);
     return h->fs->flush(b->file, err);
 }
 
@@ -395,7 +396,7 @@ static int bucket_close(struct flm_sink *s, struct hdfs *h, struct hbucket *b, b
     int frc = flush ? bucket_flush(h, c, b, &err) : FLM_OK;
     if (frc != FLM_OK)
         flm_error(&s->c.log, "flushing %s before close failed: %s", b->tmp_path, err.msg);
-    b->out.len = 0;
+    flm_sout_reset(&b->out);
     int rc = h->fs->close(b->file, &err);
     b->file = NULL;
     h->nopen--;
@@ -428,9 +429,9 @@ static int bucket_open(struct flm_sink *s, struct hdfs *h, struct hbucket *b, ui
     struct flm_err err = {0};
     int rc = h->fs->create(b->tmp_path, &b->file, &err);
     if (rc == FLM_OK) {
-        b->out.len = 0;
+        flm_sout_reset(&b->out);
         if (c->file_type == FT_SEQ)
-            rc = flm_seqfile_begin(&b->seq, &b->out);
+            rc = flm_seqfile_begin(&b->seq, &b->out.buf);
         else
             rc = flm_serializer_begin(b->ser, &b->out);
         if (rc != FLM_OK) {
@@ -467,7 +468,7 @@ static struct hbucket *bucket_get(struct flm_sink *s, struct hdfs *h, const char
     b->key = strdup(key);
     b->dir = strndup(key, dirlen);
     b->prefix = strdup(key + dirlen + 1);
-    flm_buf_init(&b->out, (size_t)1 << 31);
+    flm_sout_init(&b->out, (size_t)1 << 31);
     b->seq.text_values = c->write_format == 1;
     b->seq.codec = h->codec;
     b->seq.block = true; /* Flume: BLOCK compression with a codec */
@@ -646,6 +647,23 @@ static int resolve_all(struct flm_sink *s, struct hdfs *h, size_t n, uint64_t no
     return FLM_OK;
 }
 
+/* Uncompressed output need not wait for the batch end (unless the
+ * serializer still holds part of it: a pending avro block). */
+#define EARLY_WRITE ((size_t)1 << 20)
+
+static int early_write(struct flm_sink *s, struct hdfs *h, struct hbucket *b)
+{
+    const struct hdfs_conf *c = s->c.conf;
+    if (c->file_type == FT_COMPRESSED || flm_sout_held(&b->out) ||
+        flm_sout_len(&b->out) < EARLY_WRITE)
+        return FLM_OK;
+    struct flm_err err = {0};
+    int rc = flm_fsys_write_out(h->fs, b->file, &b->out, &err);
+    if (rc != FLM_OK)
+        flm_log_limited(FLM_LOG_ERROR, &s->c.log, err.sys, "%s", err.msg);
+    return rc;
+}
+
 static int append_event(struct flm_sink *s, struct hdfs *h, struct hbucket *b,
                         const struct flm_event *ev, uint64_t now)
 {
@@ -667,7 +685,7 @@ static int append_event(struct flm_sink *s, struct hdfs *h, struct hbucket *b,
         const char *ts = flm_event_header(ev, "timestamp");
         if (ts != NULL && flm_parse_long(ts, &key) != FLM_OK)
             key = (long long)now;
-        rc = flm_seqfile_append(&b->seq, key, ev->body, ev->body_len, &b->out);
+        rc = flm_seqfile_append(&b->seq, key, ev->body, ev->body_len, &b->out.buf);
     } else {
         rc = flm_serializer_write(b->ser, ev, &b->out);
     }
@@ -678,15 +696,51 @@ static int append_event(struct flm_sink *s, struct hdfs *h, struct hbucket *b,
     b->last_ms = now;
     lru_touch(h, b);
     b->touched = true;
-    /* Uncompressed output need not wait for the batch end. */
-    if (c->file_type != FT_COMPRESSED && b->out.len >= ((size_t)1 << 20)) {
-        struct flm_err err = {0};
-        rc = h->fs->write(b->file, b->out.p, b->out.len, &err);
-        if (rc != FLM_OK) {
-            flm_log_limited(FLM_LOG_ERROR, &s->c.log, err.sys, "%s", err.msg);
-            return rc;
+    return early_write(s, h, b);
+}
+
+/* Hands the serializer events of b in runs: while no roll check can fire
+ * (the file is open and neither rollCount nor rollSize is reached before
+ * an event of the run), the run goes through one write_batch call;
+ * otherwise one event at a time through append_event, which rolls.  A run
+ * stops after about EARLY_WRITE body bytes so the output is written as
+ * often as per event.  The bytes and file boundaries are those of
+ * append_event for every event. */
+static int append_run(struct flm_sink *s, struct hdfs *h, struct hbucket *b,
+                      struct flm_event *const *evs, size_t m, uint64_t now)
+{
+    const struct hdfs_conf *c = s->c.conf;
+    size_t k = 0;
+    while (k < m) {
+        size_t j = k;
+        uint64_t ne = b->nevents, nb = b->nbytes;
+        if (c->file_type != FT_SEQ && b->file != NULL)
+            while (j < m && !(c->roll_count > 0 && ne >= (uint64_t)c->roll_count) &&
+                   !(c->roll_size > 0 && nb >= (uint64_t)c->roll_size) &&
+                   nb - b->nbytes < EARLY_WRITE) {
+                ne++;
+                nb += evs[j]->body_len;
+                j++;
+            }
+        if (j == k) {
+            int rc = append_event(s, h, b, evs[k], now);
+            if (rc != FLM_OK)
+                return rc;
+            k++;
+            continue;
         }
-        b->out.len = 0;
+        int rc = flm_serializer_write_batch(b->ser, evs + k, j - k, &b->out);
+        if (rc != FLM_OK)
+            return rc;
+        b->nevents = ne;
+        b->nbytes = nb;
+        b->last_ms = now;
+        lru_touch(h, b);
+        b->touched = true;
+        rc = early_write(s, h, b);
+        if (rc != FLM_OK)
+            return rc;
+        k = j;
     }
     return FLM_OK;
 }
@@ -717,9 +771,12 @@ static int hdfs_process(struct flm_sink *s)
                         "a batch of %zu event(s) was rolled back and will be retried: %s", n, why);
         return FLM_ERR;
     }
-    size_t i = 0;
-    for (; i < n && rc == FLM_OK; i++)
-        rc = append_event(s, h, h->evb[i], h->evs[i], now);
+    /* Consecutive events of one bucket go in as a run. */
+    for (size_t i = 0, j; i < n && rc == FLM_OK; i = j) {
+        for (j = i + 1; j < n && h->evb[j] == h->evb[i]; j++)
+            ;
+        rc = append_run(s, h, h->evb[i], h->evs + i, j - i, now);
+    }
     struct flm_err err = {0};
     for (size_t k = 0; k < n; k++) {
         struct hbucket *b = h->evb[k];

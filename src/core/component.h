@@ -154,6 +154,22 @@ struct flm_source_ops {
  * thread; may block up to a channel's keep-alive. */
 int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
                       struct flm_err *err);
+/*
+ * The same in two steps, for a source that builds its batch event by event:
+ * flm_processor_prepare runs the chain and the selector over evs[from..n),
+ * the events it just made and still has in cache (a pass over a whole
+ * 1000-event batch later misses the cache on every event), compacting the
+ * kept ones (dropped ones are freed) and recording their routes in
+ * req[]/opt[] at the same positions; it returns the new n.  req and opt are
+ * arrays of the batch's capacity, needed only when flm_processor_routes()
+ * (NULL otherwise).  flm_processor_put_prepared then puts evs[0..n), every
+ * one of them prepared, with exactly flm_processor_put's contract.
+ */
+bool flm_processor_routes(const struct flm_processor *p);
+size_t flm_processor_prepare(struct flm_processor *p, struct flm_event **evs, size_t from,
+                             size_t n, uint64_t *req, uint64_t *opt);
+int flm_processor_put_prepared(struct flm_processor *p, struct flm_event **evs, size_t n,
+                               uint64_t *req, uint64_t *opt, struct flm_err *err);
 /* Largest batch every channel of this source accepts in one transaction
  * (0 = unbounded). */
 size_t flm_processor_max_batch(const struct flm_processor *p);

@@ -419,18 +419,6 @@ static uint64_t apply_tmpl(struct flm_processor *p, const struct chain_plan *pla
 {
     uint64_t done = 0;
     for (size_t i = 0; i < n; i++) {
-        /* The batch was built before the chain runs and may have left the
-         * cache: fetch the next events' first lines (table and lengths)
-         * ahead, and the spare area the strings go to. */
-        if (i + 8 < n) {
-            __builtin_prefetch(evs[i + 8], 1);
-            __builtin_prefetch((const char *)evs[i + 8] + 64, 1);
-        }
-        if (i + 4 < n) {
-            const char *spare = (const char *)evs[i + 4] + evs[i + 4]->used;
-            __builtin_prefetch(spare, 1);
-            __builtin_prefetch(spare + plan->t[r].nbytes - 1, 1);
-        }
         if (flm_event_add_tmpl(evs[i], &plan->t[r])) {
             done |= 1ull << i;
             continue;
@@ -501,33 +489,60 @@ static size_t run_chain(struct flm_processor *p, struct flm_event **evs, size_t 
     return out;
 }
 
+bool flm_processor_routes(const struct flm_processor *p)
+{
+    const struct flm_selector_ops *sops = p->sel->c.type->ops;
+    return sops->select != NULL;
+}
+
+size_t flm_processor_prepare(struct flm_processor *p, struct flm_event **evs, size_t from,
+                             size_t n, uint64_t *req, uint64_t *opt)
+{
+    const struct flm_selector_ops *sops = p->sel->c.type->ops;
+    if (n <= from)
+        return n;
+    if (sops->select == NULL)
+        req = opt = NULL;
+    if (p->nics == 0) {
+        if (req != NULL)
+            sops->select(p->sel, evs + from, n - from, req + from, opt + from);
+        return n;
+    }
+    size_t kept = run_chain(p, evs + from, n - from, req ? req + from : NULL,
+                            opt ? opt + from : NULL);
+    if (kept > 0) {
+        learn_room(p, evs[from]);
+        if (kept > 1)
+            learn_room(p, evs[from + kept - 1]);
+    }
+    return from + kept;
+}
+
+int flm_processor_put_prepared(struct flm_processor *p, struct flm_event **evs, size_t n,
+                               uint64_t *req, uint64_t *opt, struct flm_err *err)
+{
+    if (n == 0)
+        return FLM_OK;
+    if (!flm_processor_routes(p))
+        return put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err);
+    return put_selected(p, evs, n, req, opt, err);
+}
+
 int flm_processor_put(struct flm_processor *p, struct flm_event **evs, size_t n,
                       struct flm_err *err)
 {
-    const struct flm_selector_ops *sops = p->sel->c.type->ops;
     uint64_t *req = NULL, *opt = NULL;
     if (n == 0)
         return FLM_OK;
-    if (sops->select != NULL) {
+    if (flm_processor_routes(p)) {
         if ((req = malloc(2 * n * sizeof(*req))) == NULL) {
             free_events(evs, n);
             return flm_err_set(err, FLM_ENOMEM, "out of memory routing events");
         }
         opt = req + n;
     }
-    if (p->nics > 0)
-        n = run_chain(p, evs, n, req, opt);
-    else if (req != NULL)
-        sops->select(p->sel, evs, n, req, opt);
-    int rc = FLM_OK;
-    if (n > 0 && p->nics > 0) {
-        learn_room(p, evs[0]);
-        if (n > 1)
-            learn_room(p, evs[n - 1]);
-    }
-    if (n > 0)
-        rc = req == NULL ? put_static(p, evs, n, p->sel->req_mask, p->sel->opt_mask, err)
-                         : put_selected(p, evs, n, req, opt, err);
+    n = flm_processor_prepare(p, evs, 0, n, req, opt);
+    int rc = flm_processor_put_prepared(p, evs, n, req, opt, err);
     free(req);
     return rc;
 }

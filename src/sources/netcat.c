@@ -71,6 +71,7 @@
 
 #define NC_BATCH_MAX 1000          /* events per put when unbounded (ack off) */
 #define NC_HOLD_ITERS 8            /* loop iterations a partial batch may wait for more */
+#define NC_PREP_SLICE 64           /* events made between interceptor/selector passes */
 #define NC_OUT_MAX (1u << 20)      /* bytes: pending replies before we give up on a peer */
 #define NC_IN_START (16u * 1024)   /* bytes: first input buffer of a connection */
 #define NC_IN_FAST (256u * 1024)   /* bytes: input buffer cap for short lines */
@@ -128,6 +129,8 @@ struct nc_conn {
     size_t discarded;             /* bytes dropped after failed */
     struct flm_event **evs;       /* pending batch (ack off), ns->batch slots */
     size_t nevs;
+    size_t nprep;                 /* evs[0..nprep) went through the chain and selector */
+    uint64_t *route;              /* their routes: req[batch] then opt[batch], or NULL */
     struct nc_conn *pnext;        /* ns->pending */
     bool queued;                  /* on ns->pending */
     bool fresh;                   /* lines added since the last check */
@@ -180,6 +183,7 @@ static void conn_free(uv_handle_t *h)
     for (size_t i = 0; i < c->nevs; i++)
         flm_event_free(c->evs[i]);
     free(c->evs);
+    free(c->route);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -308,11 +312,13 @@ static void flush_batch(struct nc_conn *c)
     struct nc_src *ns = c->ns;
     if (c->nevs == 0)
         return;
-    size_t n = c->nevs;
+    uint64_t *req = c->route, *opt = c->route ? c->route + ns->batch : NULL;
+    size_t n = flm_processor_prepare(ns->src->proc, c->evs, c->nprep, c->nevs, req, opt);
     c->nevs = 0;
+    c->nprep = 0;
     c->held = 0;
     ns->perr.msg[0] = '\0';
-    int rc = flm_processor_put(ns->src->proc, c->evs, n, &ns->perr);
+    int rc = flm_processor_put_prepared(ns->src->proc, c->evs, n, req, opt, &ns->perr);
     if (rc == FLM_OK)
         return;
     flm_log_limited(FLM_LOG_WARN, &ns->src->c.log, 0, "%s: %zu line(s) lost: %s", c->peer, n,
@@ -360,6 +366,12 @@ static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
     }
     if (!ns->ack) {
         c->evs[c->nevs++] = ev;
+        if (c->nevs - c->nprep == NC_PREP_SLICE) {
+            /* Interceptors and selector while these events are in cache. */
+            uint64_t *req = c->route, *opt = c->route ? c->route + ns->batch : NULL;
+            c->nevs = flm_processor_prepare(ns->src->proc, c->evs, c->nprep, c->nevs, req, opt);
+            c->nprep = c->nevs;
+        }
         if (c->nevs == ns->batch)
             flush_batch(c);
         return;
@@ -403,7 +415,9 @@ static void conn_process(struct nc_conn *c)
     size_t off = 0;
 
     if (!ns->ack && c->evs == NULL &&
-        (c->evs = malloc(ns->batch * sizeof(*c->evs))) == NULL) {
+        ((c->evs = malloc(ns->batch * sizeof(*c->evs))) == NULL ||
+         (flm_processor_routes(ns->src->proc) &&
+          (c->route = malloc(2 * ns->batch * sizeof(*c->route))) == NULL))) {
         flm_log_limited(FLM_LOG_ERROR, &ns->src->c.log, 0,
                         "%s: closing connection: out of memory", c->peer);
         conn_close(c);

@@ -582,12 +582,26 @@ static void header_template_and_known_route_match_the_one_by_one_path(void **sta
                                      chan_new("c3", "1000", "1000")};
         struct flm_processor *p = tmpl_proc(ch, slow);
         got[slow] = calloc(1, CAP);
-        for (int round = 0; round < 2; round++) { /* the second runs on learned room */
+        for (int round = 0; round < 3; round++) { /* later rounds run on learned room */
             struct flm_event *evs[N];
-            for (size_t i = 0; i < N; i++)
-                evs[i] = tmpl_event(i);
             struct flm_err err = {0};
-            assert_int_equal(flm_processor_put(p, evs, N, &err), FLM_OK);
+            if (round < 2 || slow) {
+                for (size_t i = 0; i < N; i++)
+                    evs[i] = tmpl_event(i);
+                assert_int_equal(flm_processor_put(p, evs, N, &err), FLM_OK);
+                continue;
+            }
+            /* As netcat does: prepare every few events as they are made. */
+            uint64_t req[N], opt[N];
+            size_t n = 0, prep = 0;
+            for (size_t i = 0; i < N; i++) {
+                evs[n++] = tmpl_event(i);
+                if (n - prep == 7)
+                    prep = n = flm_processor_prepare(p, evs, prep, n, req, opt);
+            }
+            n = flm_processor_prepare(p, evs, prep, n, req, opt);
+            assert_int_equal(n, N);
+            assert_int_equal(flm_processor_put_prepared(p, evs, n, req, opt, &err), FLM_OK);
         }
         for (int c = 0; c < 3; c++)
             dump_channel(ch[c], got[slow], CAP);

@@ -19,6 +19,7 @@
 #include "core/config/properties.h"
 #include "core/counters.h"
 #include "core/log.h"
+#include "core/props.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -179,13 +180,14 @@ int main(int argc, char **argv)
 {
     long long events = 5000000;
     int runs = 5, only = -1;
+    long long v;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--only") == 0)
             only = strcmp(argv[i + 1], "routing") == 0;
         else if (strcmp(argv[i], "--events") == 0)
-            events = atoll(argv[i + 1]);
+            events = flm_parse_long(argv[i + 1], &v) == FLM_OK ? v : -1;
         else if (strcmp(argv[i], "--runs") == 0)
-            runs = atoi(argv[i + 1]);
+            runs = flm_parse_long(argv[i + 1], &v) == FLM_OK && v <= 64 ? (int)v : -1;
     }
     if (runs < 1 || runs > 64 || events < BATCH) {
         fprintf(stderr, "usage: bench_processor [--events N>=1000] [--runs 1..64]\n");

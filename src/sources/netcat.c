@@ -305,6 +305,16 @@ static void conn_reply_failed(struct nc_conn *c, int rc, const struct flm_err *e
     conn_reply(c, msg, (size_t)n);
 }
 
+/* Runs the chain and the selector over the lines made since the last call
+ * (flm_processor_prepare); routes go to c->route: req[batch] then opt[batch]. */
+static void conn_prepare(struct nc_conn *c)
+{
+    struct nc_src *ns = c->ns;
+    uint64_t *req = c->route, *opt = c->route ? c->route + ns->batch : NULL;
+    c->nevs = flm_processor_prepare(ns->src->proc, c->evs, c->nprep, c->nevs, req, opt);
+    c->nprep = c->nevs;
+}
+
 /* Puts the connection's pending batch (ack off); one FAILED reply per failed
  * batch. */
 static void flush_batch(struct nc_conn *c)
@@ -312,8 +322,9 @@ static void flush_batch(struct nc_conn *c)
     struct nc_src *ns = c->ns;
     if (c->nevs == 0)
         return;
+    conn_prepare(c);
     uint64_t *req = c->route, *opt = c->route ? c->route + ns->batch : NULL;
-    size_t n = flm_processor_prepare(ns->src->proc, c->evs, c->nprep, c->nevs, req, opt);
+    size_t n = c->nevs;
     c->nevs = 0;
     c->nprep = 0;
     c->held = 0;
@@ -366,12 +377,8 @@ static void handle_line(struct nc_conn *c, const uint8_t *p, size_t n)
     }
     if (!ns->ack) {
         c->evs[c->nevs++] = ev;
-        if (c->nevs - c->nprep == NC_PREP_SLICE) {
-            /* Interceptors and selector while these events are in cache. */
-            uint64_t *req = c->route, *opt = c->route ? c->route + ns->batch : NULL;
-            c->nevs = flm_processor_prepare(ns->src->proc, c->evs, c->nprep, c->nevs, req, opt);
-            c->nprep = c->nevs;
-        }
+        if (c->nevs - c->nprep == NC_PREP_SLICE)
+            conn_prepare(c); /* interceptors and selector while these events are in cache */
         if (c->nevs == ns->batch)
             flush_batch(c);
         return;

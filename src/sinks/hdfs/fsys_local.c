@@ -83,25 +83,6 @@ static int local_create(const char *path, struct flm_fsys_file **out, struct flm
     return FLM_OK;
 }
 
-static int local_write(struct flm_fsys_file *f, const void *p, size_t n, struct flm_err *err)
-{
-    const uint8_t *b = p;
-    while (n > 0) {
-        ssize_t w = write(f->fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            flm_err_set(err, FLM_EIO, "write to %s failed: %s", f->path, strerror(e));
-            err->sys = e;
-            return FLM_EIO;
-        }
-        b += w;
-        n -= (size_t)w;
-    }
-    return FLM_OK;
-}
-
 #define WRITEV_CHUNK 128 /* iovecs per writev(2) (<= IOV_MAX, 1024) */
 
 static int local_writev(struct flm_fsys_file *f, const struct iovec *iov, int n,
@@ -138,6 +119,12 @@ static int local_writev(struct flm_fsys_file *f, const struct iovec *iov, int n,
         }
     }
     return FLM_OK;
+}
+
+static int local_write(struct flm_fsys_file *f, const void *p, size_t n, struct flm_err *err)
+{
+    struct iovec one = {(void *)p, n};
+    return n == 0 ? FLM_OK : local_writev(f, &one, 1, err);
 }
 
 int flm_fsys_write_out(const struct flm_fsys_ops *fs, struct flm_fsys_file *f,
